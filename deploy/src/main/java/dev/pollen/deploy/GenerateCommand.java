@@ -1,0 +1,107 @@
+package dev.pollen.deploy;
+
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.generate.GenerationOptions;
+import dev.pollen.inference.generate.LocalModel;
+import dev.pollen.inference.model.KvCache;
+import dev.pollen.inference.sampling.SamplingOptions;
+import dev.pollen.inference.tensor.Torch;
+import dev.pollen.inference.tokenizer.ChatMessage;
+import dev.pollen.inference.tokenizer.StreamingDetokenizer;
+import dev.pollen.inference.tokenizer.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate text from a prompt and stream it to the terminal.")
+final class GenerateCommand implements Callable<Integer> {
+    @Option(names = "--local", required = true, paramLabel = "MODEL_DIR",
+            description = "Run the whole model in this process from a Hugging Face checkpoint directory.")
+    Path modelDir;
+
+    @Option(names = "--prompt", defaultValue = "Once upon a time", description = "The prompt (default: ${DEFAULT-VALUE}).")
+    String prompt;
+
+    @Option(names = "--chat", description = "Wrap the prompt as a user message with the model's chat template.")
+    boolean chat;
+
+    @Option(names = "--max-new-tokens", defaultValue = "32", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy decoding (default: ${DEFAULT-VALUE}).")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k likeliest tokens; 0 keeps all (default: ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1", description = "Nucleus sampling threshold (default: ${DEFAULT-VALUE}).")
+    double topP;
+
+    @Option(names = "--repetition-penalty", defaultValue = "1", description = "Above 1 discourages repeats (default: ${DEFAULT-VALUE}).")
+    double repetitionPenalty;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampler (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--dtype", defaultValue = "auto",
+            description = "Compute dtype: auto (the checkpoint's), bf16, fp16 or fp32 (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--threads", defaultValue = "0", description = "LibTorch threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
+    boolean ignoreEos;
+
+    @Override
+    public Integer call() {
+        Torch.setThreads(threads);
+        PrintStream err = System.err;
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        try (Tokenizer tokenizer = Tokenizer.load(modelDir)) {
+            ModelConfig config = ModelConfig.read(modelDir);
+            DType computeType = dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype);
+            Progress progress = new Progress(err, "Loading blocks", config.numLayers());
+            try (LocalModel model = LocalModel.load(modelDir, computeType, i -> progress.update(i + 1))) {
+                String text = chat ? tokenizer.applyChatTemplate(List.of(new ChatMessage("user", prompt)), true) : prompt;
+                long[] ids = tokenizer.encode(text, !chat);
+                int maxLength = ids.length + maxNewTokens;
+                long[] stops = ignoreEos || tokenizer.eosTokenId().isEmpty() ? new long[0]
+                        : new long[] {tokenizer.eosTokenId().getAsLong()};
+                GenerationOptions options = new GenerationOptions(maxNewTokens,
+                        new SamplingOptions(temperature, topK, topP, repetitionPenalty, seed), stops);
+                StreamingDetokenizer detokenizer = tokenizer.streaming();
+                out.print(prompt);
+                long start = System.nanoTime();
+                long[] firstTokenNanos = {0};
+                long[][] generated;
+                try (KvCache cache = model.blocks().newCache(1, maxLength)) {
+                    generated = model.generator(cache).generate(new long[][] {ids}, 0, options, (step, tokens) -> {
+                        if (step == 0) {
+                            firstTokenNanos[0] = System.nanoTime() - start;
+                        }
+                        if (!options.isStop(tokens[0])) {
+                            out.print(detokenizer.push(tokens[0]));
+                        }
+                        return true;
+                    });
+                }
+                out.println(detokenizer.flush());
+                double seconds = (System.nanoTime() - start) / 1e9;
+                int n = generated[0].length;
+                err.printf("%d tokens in %.2f s (first token after %.0f ms, then %.1f tokens/s) on %d threads, %s%n", n,
+                        seconds, firstTokenNanos[0] / 1e6,
+                        n > 1 ? (n - 1) / (seconds - firstTokenNanos[0] / 1e9) : 0.0, Torch.threads(),
+                        computeType.torchName());
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,97 @@
+package dev.pollen.deploy;
+
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.config.RopeScaling;
+import dev.pollen.inference.make.ModelMaker;
+import dev.pollen.inference.make.ModelSpec;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+@Command(name = "make-model", mixinStandardHelpOptions = true,
+        description = {"Write a Hugging Face checkpoint with seeded random weights (config.json, model.safetensors,",
+                "tokenizer.json, tokenizer_config.json), so tests and benchmarks need no download.",
+                "Sizes: tiny (hidden 64, 4 blocks), small (hidden 256, 8 blocks),",
+                "tinyllama-1.1b (hidden 2048, 22 blocks, 32 heads, 4 KV heads, vocab 32000)."})
+final class MakeModelCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "DIR", description = "Directory to write the checkpoint into.")
+    Path dir;
+
+    @Option(names = "--type", defaultValue = "llama", description = "Model type: llama, mistral, qwen2 or bloom (default: ${DEFAULT-VALUE}).")
+    String type;
+
+    @Option(names = "--size", defaultValue = "tiny", description = "Preset: tiny, small or tinyllama-1.1b (default: ${DEFAULT-VALUE}).")
+    String size;
+
+    @Option(names = "--layers", description = "Number of blocks (default: the preset's).")
+    Integer layers;
+
+    @Option(names = "--vocab", description = "Vocabulary size, at least 260 (default: the preset's).")
+    Integer vocab;
+
+    @Option(names = "--dtype", defaultValue = "fp32", description = "Weights dtype on disk: fp32, fp16 or bf16 (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random weights (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--rope-scaling", defaultValue = "none",
+            description = "Llama family: none, linear:FACTOR or llama3:FACTOR (default: ${DEFAULT-VALUE}).")
+    String ropeScaling;
+
+    @Option(names = "--tie-embeddings", negatable = true, description = "Share the embedding matrix with the LM head (default: BLOOM yes, others no).")
+    Boolean tieEmbeddings;
+
+    @Option(names = "--force", description = "Overwrite a directory that is not empty.")
+    boolean force;
+
+    @Override
+    public Integer call() throws Exception {
+        if (Files.isDirectory(dir) && !force) {
+            try (Stream<Path> entries = Files.list(dir)) {
+                if (entries.findAny().isPresent()) {
+                    throw new IllegalArgumentException(dir + " is not empty; pass --force to overwrite it.");
+                }
+            }
+        }
+        ModelSpec spec = ModelSpec.preset(size, type, DType.parse(dtype), seed).withRopeScaling(parseRopeScaling(ropeScaling));
+        if (layers != null) {
+            spec = spec.withLayers(layers);
+        }
+        if (vocab != null) {
+            spec = spec.withVocab(vocab);
+        }
+        if (tieEmbeddings != null) {
+            spec = spec.withTiedEmbeddings(tieEmbeddings);
+        }
+        System.err.printf("Making a %s %s checkpoint (%d blocks, hidden %d, vocab %d, %s, seed %d) in %s%n",
+                size, spec.modelType(), spec.numLayers(), spec.hiddenSize(), spec.vocabSize(), spec.dtype().torchName(),
+                seed, dir);
+        Progress progress = new Progress(System.err, "Making blocks", spec.numLayers());
+        ModelMaker.write(dir, spec, i -> progress.update(i + 1));
+        System.err.println("Wrote " + dir);
+        return 0;
+    }
+
+    static RopeScaling parseRopeScaling(String text) {
+        if (text.equals("none")) {
+            return RopeScaling.NONE;
+        }
+        String[] parts = text.split(":", 2);
+        if (parts.length != 2) {
+            throw new IllegalArgumentException("--rope-scaling takes none, linear:FACTOR or llama3:FACTOR, got '" + text + "'");
+        }
+        double factor = Double.parseDouble(parts[1]);
+        return switch (parts[0]) {
+            case "linear" -> RopeScaling.linear(factor);
+            // Llama 3.1's published band: low 1, high 4, original context 8192.
+            case "llama3" -> RopeScaling.llama3(factor, 1.0, 4.0, 8192);
+            default -> throw new IllegalArgumentException("--rope-scaling type '" + parts[0] + "' is not linear or llama3");
+        };
+    }
+}

@@ -1,0 +1,43 @@
+package dev.pollen.deploy;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The one {@code pollen} command; each job is a subcommand. */
+@Command(name = "pollen", mixinStandardHelpOptions = true, versionProvider = Pollen.Version.class,
+        description = "Run and fine-tune large language models across machines that come and go.",
+        subcommands = {MakeModelCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
+public final class Pollen implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The command line with Pollen's error handling: a user's mistake is one sentence, not a stack trace. */
+    public static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new Pollen());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            commandLine.getErr().println("pollen: " + e.getMessage());
+            if (System.getenv("POLLEN_DEBUG") != null) {
+                e.printStackTrace(commandLine.getErr());
+            }
+            return 1;
+        });
+        return cli;
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String version = Pollen.class.getPackage().getImplementationVersion();
+            return new String[] {"pollen " + (version == null ? "development build" : version)};
+        }
+    }
+}

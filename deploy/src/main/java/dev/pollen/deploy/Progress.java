@@ -1,0 +1,27 @@
+package dev.pollen.deploy;
+
+import java.io.PrintStream;
+
+/** A one-line progress bar on the terminal's error stream: {@code Loading blocks [####    ] 11/22}. */
+final class Progress {
+    private static final int WIDTH = 30;
+    private final PrintStream out;
+    private final String label;
+    private final int total;
+    private final long startNanos = System.nanoTime();
+
+    Progress(PrintStream out, String label, int total) {
+        this.out = out;
+        this.label = label;
+        this.total = total;
+    }
+
+    void update(int done) {
+        int filled = total == 0 ? WIDTH : done * WIDTH / total;
+        out.printf("\r%s [%s%s] %d/%d", label, "#".repeat(filled), " ".repeat(WIDTH - filled), done, total);
+        if (done >= total) {
+            out.printf(" in %.1f s%n", (System.nanoTime() - startNanos) / 1e9);
+        }
+        out.flush();
+    }
+}

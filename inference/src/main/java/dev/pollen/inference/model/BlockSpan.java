@@ -1,0 +1,153 @@
+package dev.pollen.inference.model;
+
+import dev.pollen.inference.checkpoint.Checkpoint;
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.tensor.Torch;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * A contiguous span of blocks [start, end) of one model: what a server hosts. Two ways to run it:
+ * {@link #step} for inference (new tokens at explicit positions, through a session's
+ * {@link KvCache}) and {@link #forward} for a whole sequence with no state (training).
+ * Owns its blocks; {@link #close()} frees them.
+ */
+public final class BlockSpan implements AutoCloseable {
+    private final Architecture architecture;
+    private final int start;
+    private final int end;
+    private final ScalarType dtype;
+    private final List<Block> blocks;
+
+    private BlockSpan(Architecture architecture, int start, int end, ScalarType dtype, List<Block> blocks) {
+        this.architecture = architecture;
+        this.start = start;
+        this.end = end;
+        this.dtype = dtype;
+        this.blocks = blocks;
+    }
+
+    /** Loads blocks [start, end) from the checkpoint, reading only their tensors. */
+    public static BlockSpan load(Checkpoint checkpoint, int start, int end, DType dtype) {
+        return load(checkpoint, start, end, dtype, i -> { });
+    }
+
+    /** As {@link #load(Checkpoint, int, int, DType)}, calling {@code progress} with each block index loaded. */
+    public static BlockSpan load(Checkpoint checkpoint, int start, int end, DType dtype, IntConsumer progress) {
+        ModelConfig config = checkpoint.config();
+        if (start < 0 || end > config.numLayers() || start >= end) {
+            throw new IllegalArgumentException("Block range [" + start + ", " + end + ") is not inside the model's "
+                    + config.numLayers() + " blocks");
+        }
+        Torch.ensureThreads();
+        ScalarType type = Torch.scalarType(dtype);
+        Architecture architecture = Architecture.of(config);
+        List<Block> blocks = new ArrayList<>(end - start);
+        try {
+            for (int i = start; i < end; i++) {
+                blocks.add(architecture.loadBlock(checkpoint, i, type));
+                progress.accept(i);
+            }
+        } catch (RuntimeException e) {
+            blocks.forEach(Block::close);
+            architecture.close();
+            throw e;
+        }
+        return new BlockSpan(architecture, start, end, type, List.copyOf(blocks));
+    }
+
+    public int start() {
+        return start;
+    }
+
+    public int end() {
+        return end;
+    }
+
+    public int size() {
+        return end - start;
+    }
+
+    public ModelConfig config() {
+        return architecture.config();
+    }
+
+    public ScalarType dtype() {
+        return dtype;
+    }
+
+    /** Reserves a cache for {@code batch} sequences of up to {@code maxLength} tokens on this span. */
+    public KvCache newCache(int batch, int maxLength) {
+        ModelConfig c = config();
+        return new KvCache(size(), batch, c.numKvHeads(), maxLength, c.headDim(), dtype);
+    }
+
+    /**
+     * One inference step: runs the new tokens' hidden states through every block, writing their keys
+     * and values at {@code position}. A position below the cache's length rolls the cache back first.
+     *
+     * @param hidden   (batch, seq, hidden) any floating dtype; converted to the span's
+     * @param position where the first new token goes; at most the cache's current length
+     * @return (batch, seq, hidden) in the span's dtype, in the caller's pointer scope
+     * @throws IllegalArgumentException for a wrong shape, a batch other than the cache's, a position
+     *                                  ahead of the cache, or a length past its maximum
+     */
+    public Tensor step(Tensor hidden, KvCache cache, int position) {
+        checkHidden(hidden);
+        int seq = (int) hidden.size(1);
+        if (hidden.size(0) != cache.batch()) {
+            throw new IllegalArgumentException("Hidden states have batch " + hidden.size(0) + " but the session's cache holds "
+                    + cache.batch() + " sequences");
+        }
+        if (position < 0 || position > cache.length()) {
+            throw new IllegalArgumentException("Position " + position + " is ahead of the session's cache, which holds "
+                    + cache.length() + " tokens");
+        }
+        if ((long) position + seq > cache.maxLength()) {
+            throw new IllegalArgumentException("Positions up to " + (position + seq) + " exceed the session's max length "
+                    + cache.maxLength());
+        }
+        cache.rollback(position);
+        StepContext step = architecture.context(position, seq, dtype);
+        Tensor x = hidden.to(dtype);
+        for (int i = 0; i < blocks.size(); i++) {
+            x = blocks.get(i).forward(x, cache.layer(i), step);
+        }
+        cache.advanceTo(position + seq);
+        return x;
+    }
+
+    /**
+     * The whole sequence from position 0 with no cache, for training: autograd can follow it.
+     *
+     * @param hidden (batch, seq, hidden)
+     * @return (batch, seq, hidden) in the span's dtype
+     */
+    public Tensor forward(Tensor hidden) {
+        checkHidden(hidden);
+        StepContext step = architecture.context(0, (int) hidden.size(1), dtype);
+        Tensor x = hidden.to(dtype);
+        for (Block block : blocks) {
+            x = block.forward(x, null, step);
+        }
+        return x;
+    }
+
+    private void checkHidden(Tensor hidden) {
+        if (hidden.dim() != 3 || hidden.size(2) != config().hiddenSize() || hidden.size(1) < 1 || hidden.size(0) < 1) {
+            throw new IllegalArgumentException("Hidden states must have shape (batch, seq, " + config().hiddenSize()
+                    + "), got " + java.util.Arrays.toString(Torch.shape(hidden)));
+        }
+    }
+
+    @Override
+    public void close() {
+        blocks.forEach(Block::close);
+        architecture.close();
+    }
+}

@@ -1,0 +1,130 @@
+package dev.pollen.inference.model.llama;
+
+import dev.pollen.inference.checkpoint.Checkpoint;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.model.Attention;
+import dev.pollen.inference.model.Block;
+import dev.pollen.inference.model.LayerCache;
+import dev.pollen.inference.model.Norms;
+import dev.pollen.inference.model.StepContext;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * One Llama-family decoder layer (transformers' LlamaDecoderLayer):
+ * x + o(attn(rope(q), rope(k), v)) of RMSNorm(x), then + down(silu(gate) * up) of RMSNorm.
+ * q, k and v are one fused matrix and gate and up another, so a decode step makes three matrix
+ * products per block instead of seven.
+ */
+final class LlamaBlock implements Block {
+    private final ModelConfig config;
+    private final Tensor inputNorm;      // (hidden)
+    private final Tensor qkv;            // (heads x headDim + 2 x kvHeads x headDim, hidden)
+    private final Tensor qkvBias;        // (same rows) or null
+    private final Tensor output;         // (hidden, heads x headDim)
+    private final Tensor outputBias;     // (hidden) or null
+    private final Tensor postNorm;       // (hidden)
+    private final Tensor gateUp;         // (2 x intermediate, hidden)
+    private final Tensor gateUpBias;     // (2 x intermediate) or null
+    private final Tensor down;           // (hidden, intermediate)
+    private final Tensor downBias;       // (hidden) or null
+
+    private LlamaBlock(ModelConfig config, Tensor[] w) {
+        this.config = config;
+        this.inputNorm = w[0];
+        this.qkv = w[1];
+        this.qkvBias = w[2];
+        this.output = w[3];
+        this.outputBias = w[4];
+        this.postNorm = w[5];
+        this.gateUp = w[6];
+        this.gateUpBias = w[7];
+        this.down = w[8];
+        this.downBias = w[9];
+    }
+
+    static LlamaBlock load(Checkpoint ckpt, ModelConfig c, int index, ScalarType dtype) {
+        String p = "model.layers." + index + ".";
+        long h = c.hiddenSize();
+        long q = (long) c.numHeads() * c.headDim();
+        long kv = (long) c.numKvHeads() * c.headDim();
+        long inter = c.intermediateSize();
+        Tensor[] w = new Tensor[10];
+        w[0] = ckpt.load(p + "input_layernorm.weight", new long[] {h}, dtype);
+        w[1] = fuse(ckpt.load(p + "self_attn.q_proj.weight", new long[] {q, h}, dtype),
+                ckpt.load(p + "self_attn.k_proj.weight", new long[] {kv, h}, dtype),
+                ckpt.load(p + "self_attn.v_proj.weight", new long[] {kv, h}, dtype));
+        if (c.qkvBias()) {
+            w[2] = fuse(ckpt.load(p + "self_attn.q_proj.bias", new long[] {q}, dtype),
+                    ckpt.load(p + "self_attn.k_proj.bias", new long[] {kv}, dtype),
+                    ckpt.load(p + "self_attn.v_proj.bias", new long[] {kv}, dtype));
+        }
+        w[3] = ckpt.load(p + "self_attn.o_proj.weight", new long[] {h, q}, dtype);
+        if (c.outputBias()) {
+            w[4] = ckpt.load(p + "self_attn.o_proj.bias", new long[] {h}, dtype);
+        }
+        w[5] = ckpt.load(p + "post_attention_layernorm.weight", new long[] {h}, dtype);
+        w[6] = fuse(ckpt.load(p + "mlp.gate_proj.weight", new long[] {inter, h}, dtype),
+                ckpt.load(p + "mlp.up_proj.weight", new long[] {inter, h}, dtype));
+        if (c.mlpBias()) {
+            w[7] = fuse(ckpt.load(p + "mlp.gate_proj.bias", new long[] {inter}, dtype),
+                    ckpt.load(p + "mlp.up_proj.bias", new long[] {inter}, dtype));
+        }
+        w[8] = ckpt.load(p + "mlp.down_proj.weight", new long[] {h, inter}, dtype);
+        if (c.mlpBias()) {
+            w[9] = ckpt.load(p + "mlp.down_proj.bias", new long[] {h}, dtype);
+        }
+        return new LlamaBlock(c, w);
+    }
+
+    /** Concatenates along the output dimension and frees the parts. */
+    private static Tensor fuse(Tensor... parts) {
+        Tensor fused = torch.cat(new TensorVector(parts), 0);
+        for (Tensor part : parts) {
+            part.close();
+        }
+        return fused;
+    }
+
+    @Override
+    public Tensor forward(Tensor x, LayerCache cache, StepContext step) {
+        long batch = x.size(0);
+        long seq = x.size(1);
+        int d = config.headDim();
+        long q = (long) config.numHeads() * d;
+        long kv = (long) config.numKvHeads() * d;
+
+        Tensor projected = Attention.linear(Norms.rms(x, inputNorm, config.normEps()), qkv, qkvBias);   // (b, s, q + 2kv)
+        Tensor queries = projected.narrow(-1, 0, q).view(batch, seq, config.numHeads(), d).transpose(1, 2);
+        Tensor keys = projected.narrow(-1, q, kv).view(batch, seq, config.numKvHeads(), d).transpose(1, 2);
+        Tensor values = projected.narrow(-1, q + kv, kv).view(batch, seq, config.numKvHeads(), d).transpose(1, 2);
+        queries = rotate(queries, step);
+        keys = rotate(keys, step);
+
+        Tensor attended = Attention.attend(queries, keys, values, cache, step);   // (b, s, q)
+        Tensor h = x.add(Attention.linear(attended, output, outputBias));
+
+        Tensor gu = Attention.linear(Norms.rms(h, postNorm, config.normEps()), gateUp, gateUpBias);   // (b, s, 2 x inter)
+        long inter = config.intermediateSize();
+        Tensor act = torch.silu(gu.narrow(-1, 0, inter)).mul(gu.narrow(-1, inter, inter));
+        return h.add(Attention.linear(act, down, downBias));
+    }
+
+    /** x * cos + rotate_half(x) * sin, with rotate_half(x) = cat(-x2, x1) over the two halves. */
+    private static Tensor rotate(Tensor x, StepContext step) {
+        long half = x.size(-1) / 2;
+        Tensor rotated = torch.cat(new TensorVector(x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)), -1);
+        return x.mul(step.rotaryCos()).add(rotated.mul(step.rotarySin()));
+    }
+
+    @Override
+    public void close() {
+        for (Tensor t : new Tensor[] {inputNorm, qkv, qkvBias, output, outputBias, postNorm, gateUp, gateUpBias, down, downBias}) {
+            if (t != null) {
+                t.close();
+            }
+        }
+    }
+}
