@@ -77,7 +77,7 @@ public final class ModelHead implements AutoCloseable {
      * @return (batch, seq, vocab) float32 logits
      */
     public Tensor logits(Tensor hidden) {
-        return torch.linear(norm(hidden), lmHead).to(ScalarType.Float);
+        return Attention.linear(norm(hidden), lmHead, null).to(ScalarType.Float);
     }
 
     @Override

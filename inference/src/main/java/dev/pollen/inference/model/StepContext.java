@@ -11,7 +11,7 @@ import org.bytedeco.pytorch.Tensor;
  * @param rotaryCos Llama family: (length, headDim) cosines of the new positions; null otherwise
  * @param rotarySin Llama family: (length, headDim) sines; null otherwise
  * @param mask      null (attend to every key: a single new token), a bool (length, keys) mask where
- *                  true means "may attend", or a float (1, heads, length, keys) bias (BLOOM's ALiBi
+ *                  true means "may attend", or a float32 (1, heads, length, keys) bias (BLOOM's ALiBi
  *                  plus -inf above the diagonal)
  * @param causal    true when the keys are exactly the new tokens and a plain causal mask applies
  */

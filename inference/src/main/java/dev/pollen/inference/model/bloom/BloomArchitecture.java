@@ -68,7 +68,7 @@ public final class BloomArchitecture implements Architecture {
      * to a per-row shift, and the relative form keeps the nearby keys' bias small, so bf16 rounds it
      * far less.
      *
-     * @return (1, heads, length, position + length) in {@code dtype}
+     * @return (1, heads, length, position + length) in float32, whatever the compute dtype
      */
     @Override
     public StepContext context(long position, int length, ScalarType dtype) {
@@ -78,7 +78,7 @@ public final class BloomArchitecture implements Architecture {
         Tensor distance = keys.sub(queries);                                 // (length, keys), <= 0 where allowed
         Tensor bias = slopes.mul(distance.unsqueeze(0));                     // (heads, length, keys)
         Tensor masked = bias.masked_fill(distance.gt(new Scalar(0.0)).unsqueeze(0), new Scalar(Double.NEGATIVE_INFINITY));
-        return new StepContext(position, length, null, null, masked.unsqueeze(0).to(dtype), false);
+        return new StepContext(position, length, null, null, masked.unsqueeze(0), false);
     }
 
     @Override
