@@ -41,11 +41,16 @@ final class MakeModelCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--rope-scaling", defaultValue = "none",
-            description = "Llama family: none, linear:FACTOR or llama3:FACTOR (default: ${DEFAULT-VALUE}).")
+            description = {"Llama family: none, linear:FACTOR or llama3:FACTOR[:ORIGINAL_CONTEXT]",
+                    "(Llama 3.1's band: low 1, high 4, original context 8192 unless given) (default: ${DEFAULT-VALUE})."})
     String ropeScaling;
 
     @Option(names = "--tie-embeddings", negatable = true, description = "Share the embedding matrix with the LM head (default: BLOOM yes, others no).")
     Boolean tieEmbeddings;
+
+    @Option(names = "--sliding-window", defaultValue = "0",
+            description = "mistral: attention window in tokens, 0 for none (default: ${DEFAULT-VALUE}).")
+    int slidingWindow;
 
     @Option(names = "--force", description = "Overwrite a directory that is not empty.")
     boolean force;
@@ -66,6 +71,9 @@ final class MakeModelCommand implements Callable<Integer> {
         if (vocab != null) {
             spec = spec.withVocab(vocab);
         }
+        if (slidingWindow > 0) {
+            spec = spec.withSlidingWindow(slidingWindow);
+        }
         if (tieEmbeddings != null) {
             spec = spec.withTiedEmbeddings(tieEmbeddings);
         }
@@ -82,15 +90,15 @@ final class MakeModelCommand implements Callable<Integer> {
         if (text.equals("none")) {
             return RopeScaling.NONE;
         }
-        String[] parts = text.split(":", 2);
-        if (parts.length != 2) {
-            throw new IllegalArgumentException("--rope-scaling takes none, linear:FACTOR or llama3:FACTOR, got '" + text + "'");
+        String[] parts = text.split(":");
+        if (parts.length < 2 || parts.length > 3 || (parts.length == 3 && !parts[0].equals("llama3"))) {
+            throw new IllegalArgumentException("--rope-scaling takes none, linear:FACTOR or llama3:FACTOR[:ORIGINAL_CONTEXT], got '"
+                    + text + "'");
         }
         double factor = Double.parseDouble(parts[1]);
         return switch (parts[0]) {
             case "linear" -> RopeScaling.linear(factor);
-            // Llama 3.1's published band: low 1, high 4, original context 8192.
-            case "llama3" -> RopeScaling.llama3(factor, 1.0, 4.0, 8192);
+            case "llama3" -> RopeScaling.llama3(factor, 1.0, 4.0, parts.length == 3 ? Integer.parseInt(parts[2]) : 8192);
             default -> throw new IllegalArgumentException("--rope-scaling type '" + parts[0] + "' is not linear or llama3");
         };
     }

@@ -31,6 +31,8 @@ import java.nio.file.Path;
  * @param outputBias           the attention output projection has a bias (Llama with attention_bias)
  * @param mlpBias              the MLP projections have biases (Llama with mlp_bias)
  * @param residualAfterNorm    BLOOM's apply_residual_connection_post_layernorm
+ * @param slidingWindow        Mistral: a token attends to at most this many latest tokens (itself
+ *                             included); 0 means no window
  * @param torchDtype           the dtype the checkpoint was saved in, per config.json
  * @param bosTokenId           beginning-of-sequence token, or -1
  * @param eosTokenId           end-of-sequence token, or -1
@@ -39,7 +41,7 @@ public record ModelConfig(ModelFamily family, String modelType, int hiddenSize, 
                           int numKvHeads, int headDim, int intermediateSize, int vocabSize, double normEps,
                           double ropeTheta, RopeScaling ropeScaling, int maxPositions, boolean tieWordEmbeddings,
                           boolean qkvBias, boolean outputBias, boolean mlpBias, boolean residualAfterNorm,
-                          DType torchDtype, long bosTokenId, long eosTokenId) {
+                          int slidingWindow, DType torchDtype, long bosTokenId, long eosTokenId) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -51,6 +53,9 @@ public record ModelConfig(ModelFamily family, String modelType, int hiddenSize, 
         requirePositive("head_dim", headDim);
         requirePositive("intermediate_size", intermediateSize);
         requirePositive("vocab_size", vocabSize);
+        if (slidingWindow < 0) {
+            throw new IllegalArgumentException("sliding_window must be positive, got " + slidingWindow);
+        }
         if (numHeads % numKvHeads != 0) {
             throw new IllegalArgumentException("num_attention_heads " + numHeads
                     + " is not a multiple of num_key_value_heads " + numKvHeads);
@@ -144,12 +149,20 @@ public record ModelConfig(ModelFamily family, String modelType, int hiddenSize, 
         int headDim = root.hasNonNull("head_dim") ? root.get("head_dim").asInt() : hidden / heads;
         boolean qwen = modelType.equals("qwen2");
         boolean attentionBias = root.path("attention_bias").asBoolean(false);
+        // Mistral applies sliding_window to every layer whenever it is set. Qwen2 applies it only with
+        // use_sliding_window, and then only to the layers from max_window_layers on; released Qwen2
+        // checkpoints do not use it, and Pollen refuses rather than computing something else.
+        if (qwen && root.path("use_sliding_window").asBoolean(false)) {
+            throw new IllegalArgumentException("Qwen2 with use_sliding_window is not supported");
+        }
+        int slidingWindow = modelType.equals("mistral") && root.hasNonNull("sliding_window")
+                ? root.get("sliding_window").asInt() : 0;
         return new ModelConfig(ModelFamily.LLAMA, modelType, hidden, required(root, "num_hidden_layers"), heads, kvHeads,
                 headDim, required(root, "intermediate_size"), required(root, "vocab_size"),
                 root.path("rms_norm_eps").asDouble(1e-6), root.path("rope_theta").asDouble(10000.0),
                 ropeScaling(root.path("rope_scaling")), root.path("max_position_embeddings").asInt(2048),
                 root.path("tie_word_embeddings").asBoolean(false), qwen || attentionBias, attentionBias,
-                root.path("mlp_bias").asBoolean(false), false, dtype, bos, eos);
+                root.path("mlp_bias").asBoolean(false), false, slidingWindow, dtype, bos, eos);
     }
 
     private static ModelConfig parseBloom(JsonNode root, String modelType, DType dtype, long bos, long eos) {
@@ -159,7 +172,7 @@ public record ModelConfig(ModelFamily family, String modelType, int hiddenSize, 
         return new ModelConfig(ModelFamily.BLOOM, modelType, hidden, layers, heads, heads, hidden / heads, 4 * hidden,
                 required(root, "vocab_size"), root.path("layer_norm_epsilon").asDouble(1e-5), 0, RopeScaling.NONE,
                 Integer.MAX_VALUE, root.path("tie_word_embeddings").asBoolean(true), true, true, true,
-                root.path("apply_residual_connection_post_layernorm").asBoolean(false), dtype, bos, eos);
+                root.path("apply_residual_connection_post_layernorm").asBoolean(false), 0, dtype, bos, eos);
     }
 
     private static int required(JsonNode root, String field) {

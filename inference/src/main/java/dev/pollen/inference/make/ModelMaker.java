@@ -185,7 +185,11 @@ public final class ModelMaker {
             c.put("attention_bias", false);
             c.put("attention_dropout", 0.0);
             if (s.modelType().equals("mistral")) {
-                c.putNull("sliding_window");
+                if (s.slidingWindow() > 0) {
+                    c.put("sliding_window", s.slidingWindow());
+                } else {
+                    c.putNull("sliding_window");
+                }
             }
             if (s.modelType().equals("qwen2")) {
                 c.put("use_sliding_window", false);

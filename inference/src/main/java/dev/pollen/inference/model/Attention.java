@@ -65,7 +65,7 @@ public final class Attention {
      *
      * @param q    (batch, heads, 1, headDim)
      * @param keys (batch, kvHeads, keys, headDim)
-     * @param bias null, or a float bias (1, heads, 1, keys)
+     * @param bias null, a bool (1, keys) mask (a sliding window), or a float bias (1, heads, 1, keys)
      * @return (batch, heads, 1, headDim)
      */
     private static Tensor attendOneToken(Tensor q, Tensor keys, Tensor values, Tensor bias) {
@@ -76,7 +76,9 @@ public final class Attention {
         long group = heads / kvHeads;
         Tensor grouped = q.reshape(batch, kvHeads, group, headDim);                       // (b, kvHeads, group, d)
         Tensor scores = torch.matmul(grouped, keys.transpose(2, 3)).mul(new Scalar(1.0 / Math.sqrt(headDim)));
-        if (bias != null) {
+        if (bias != null && Torch.is(bias, ScalarType.Bool)) {
+            scores = scores.masked_fill(bias.logical_not(), new Scalar(Double.NEGATIVE_INFINITY));   // (1, keys) window
+        } else if (bias != null) {
             scores = scores.add(bias.reshape(1, kvHeads, group, keys.size(2)));
         }
         Tensor weights = scores.softmax(-1, new org.bytedeco.pytorch.ScalarTypeOptional(ScalarType.Float))

@@ -37,7 +37,7 @@ class HuggingFaceReferenceTest {
     static final double LOGIT_TOLERANCE = 1e-4;
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"llama", "qwen2", "llama-rope-llama3", "bloom"})
+    @ValueSource(strings = {"llama", "qwen2", "llama-rope-llama3", "mistral-window", "bloom"})
     @DisplayName("full-sequence logits, a greedy continuation through the KV cache, and the tokenizer all match")
     void matchesTransformers(String name) throws IOException {
         Path dir = REFERENCE.resolve(name);

@@ -36,7 +36,9 @@ class IncrementalDecodingTest {
                 Arguments.of("llama with llama3 rope scaling", TestModels.make("tiny-llama-rope-llama3",
                         ModelSpec.preset("tiny", "llama", DType.F32, 1).withRopeScaling(RopeScaling.llama3(8, 1, 4, 64)))),
                 Arguments.of("llama with linear rope scaling", TestModels.make("tiny-llama-rope-linear",
-                        ModelSpec.preset("tiny", "llama", DType.F32, 2).withRopeScaling(RopeScaling.linear(4)))));
+                        ModelSpec.preset("tiny", "llama", DType.F32, 2).withRopeScaling(RopeScaling.linear(4)))),
+                Arguments.of("mistral with a sliding window of 4", TestModels.make("tiny-mistral-window",
+                        ModelSpec.preset("tiny", "mistral", DType.F32, 3).withSlidingWindow(4))));
     }
 
     static Tensor randomIds(int batch, int seq, int vocab, long seed) {

@@ -52,8 +52,7 @@ public final class BloomArchitecture implements Architecture {
         long[] vector = {config.hiddenSize()};
         long[] table = {config.vocabSize(), config.hiddenSize()};
         Tensor embeddings = checkpoint.load(p + "word_embeddings.weight", table, dtype);
-        Tensor lmHead = !config.tieWordEmbeddings() && checkpoint.has("lm_head.weight")
-                ? checkpoint.load("lm_head.weight", table, dtype) : embeddings;
+        Tensor lmHead = config.tieWordEmbeddings() ? embeddings : checkpoint.load("lm_head.weight", table, dtype);
         return new ModelHead(config, dtype, embeddings,
                 checkpoint.load(p + "word_embeddings_layernorm.weight", vector, dtype),
                 checkpoint.load(p + "word_embeddings_layernorm.bias", vector, dtype),

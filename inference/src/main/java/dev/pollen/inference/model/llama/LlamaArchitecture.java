@@ -42,8 +42,8 @@ public final class LlamaArchitecture implements Architecture {
     public ModelHead loadHead(Checkpoint checkpoint, ScalarType dtype) {
         long[] table = {config.vocabSize(), config.hiddenSize()};
         Tensor embeddings = checkpoint.load("model.embed_tokens.weight", table, dtype);
-        Tensor lmHead = !config.tieWordEmbeddings() || checkpoint.has("lm_head.weight")
-                ? checkpoint.load("lm_head.weight", table, dtype) : embeddings;
+        // As transformers' tie_weights(): with tied embeddings a stored lm_head.weight is ignored.
+        Tensor lmHead = config.tieWordEmbeddings() ? embeddings : checkpoint.load("lm_head.weight", table, dtype);
         Tensor norm = checkpoint.load("model.norm.weight", new long[] {config.hiddenSize()}, dtype);
         return new ModelHead(config, dtype, embeddings, null, null, ModelHead.NormKind.RMS, norm, null, lmHead);
     }
@@ -61,21 +61,28 @@ public final class LlamaArchitecture implements Architecture {
         Tensor emb = torch.cat(halves, -1);                                               // (length, headDim)
         Tensor cos = emb.cos().to(dtype);
         Tensor sin = emb.sin().to(dtype);
-        if (length == 1) {
+        int window = config.slidingWindow();
+        boolean windowBites = window > 0 && position + length > window;
+        if (length == 1 && !windowBites) {
             return new StepContext(position, length, cos, sin, null, false);
         }
-        if (position == 0) {
+        if (position == 0 && !windowBites) {
             return new StepContext(position, length, cos, sin, null, true);
         }
-        return new StepContext(position, length, cos, sin, causalMask(position, length), false);
+        return new StepContext(position, length, cos, sin, causalMask(position, length, window), false);
     }
 
-    /** (length, position + length) bool: query i (at position + i) may attend key j iff j <= position + i. */
-    static Tensor causalMask(long position, int length) {
+    /**
+     * (length, position + length) bool: query i (at position + i) may attend key j iff
+     * j <= position + i and, with a sliding window w > 0, j > position + i - w (transformers'
+     * sliding-window mask: a token sees itself and the w - 1 before it).
+     */
+    static Tensor causalMask(long position, int length, int window) {
         Tensor keys = torch.arange(new Scalar(position + length), Torch.options(ScalarType.Long)).unsqueeze(0);
         Tensor queries = torch.arange(new Scalar(position), new Scalar(position + length),
                 Torch.options(ScalarType.Long)).unsqueeze(1);
-        return keys.le(queries);
+        Tensor mask = keys.le(queries);
+        return window > 0 ? mask.logical_and(keys.gt(queries.sub(new Scalar(window)))) : mask;
     }
 
     @Override
