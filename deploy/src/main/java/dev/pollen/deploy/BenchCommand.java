@@ -2,6 +2,7 @@ package dev.pollen.deploy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.pollen.inference.bench.KernelBenchmark;
 import dev.pollen.inference.bench.LocalBenchmark;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
@@ -12,14 +13,14 @@ import dev.pollen.inference.tensor.Torch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure Pollen's speed.",
-        subcommands = {BenchCommand.Local.class})
+        subcommands = {BenchCommand.Local.class, BenchCommand.Kernels.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -33,6 +34,9 @@ final class BenchCommand implements Runnable {
             description = {"The whole model in this process: decode steps/s next to the memory-bandwidth bound,",
                     "and prefill tokens/s. Without --model it makes (once) a random-weight checkpoint of --size."})
     static final class Local implements Callable<Integer> {
+        @picocli.CommandLine.Spec
+        picocli.CommandLine.Model.CommandSpec spec;
+
         @Option(names = "--model", paramLabel = "DIR", description = "A checkpoint directory to measure.")
         Path model;
 
@@ -70,7 +74,7 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             Torch.setThreads(threads);
-            PrintStream err = System.err;
+            PrintWriter err = spec.commandLine().getErr();
             DType computeType = DType.parse(dtype);
             Path dir = model != null ? model : ensureModel(err, computeType);
             ModelConfig config = ModelConfig.read(dir);
@@ -78,9 +82,12 @@ final class BenchCommand implements Runnable {
             LocalBenchmark.Result r;
             try (LocalModel local = LocalModel.load(dir, computeType, i -> progress.update(i + 1))) {
                 r = LocalBenchmark.run(dir.getFileName().toString(), local,
-                        new LocalBenchmark.Settings(decodeTokens, context, prefill, repeats), err::println);
+                        new LocalBenchmark.Settings(decodeTokens, context, prefill, repeats), line -> {
+                            err.println(line);
+                            err.flush();
+                        });
             }
-            PrintStream out = System.out;
+            PrintWriter out = spec.commandLine().getOut();
             out.printf("model                %s (%d blocks, hidden %d, %s, %d threads)%n", r.model(), config.numLayers(),
                     config.hiddenSize(), computeType.torchName(), r.threads());
             out.printf("weights read / token %.2f GB%n", r.weightBytesPerToken() / 1e9);
@@ -95,7 +102,7 @@ final class BenchCommand implements Runnable {
             return 0;
         }
 
-        private Path ensureModel(PrintStream err, DType computeType) throws Exception {
+        private Path ensureModel(PrintWriter err, DType computeType) throws Exception {
             Path root = modelsDir != null ? modelsDir
                     : Path.of(System.getProperty("user.home"), ".cache", "pollen", "models");
             Path dir = root.resolve(size + "-" + type + "-" + computeType.torchName() + "-seed0");
@@ -106,6 +113,33 @@ final class BenchCommand implements Runnable {
                 ModelMaker.write(dir, spec, i -> making.update(i + 1));
             }
             return dir;
+        }
+    }
+
+    @Command(name = "kernels", mixinStandardHelpOptions = true,
+            description = {"Time the LibTorch paths the engine picks against the defaults they replace,",
+                    "side by side in one process, on the TinyLlama-1.1B shape in bf16."})
+    static final class Kernels implements Callable<Integer> {
+        @picocli.CommandLine.Spec
+        picocli.CommandLine.Model.CommandSpec spec;
+
+        @Option(names = "--threads", defaultValue = "0", description = "LibTorch threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
+        int threads;
+
+        @Option(names = "--repeats", defaultValue = "5", description = "Rounds; the best of each is kept (default: ${DEFAULT-VALUE}).")
+        int repeats;
+
+        @Override
+        public Integer call() {
+            Torch.setThreads(threads);
+            PrintWriter out = spec.commandLine().getOut();
+            out.printf("%-48s %-20s %10s   %-22s %10s %8s%n", "operation", "Pollen's path", "ms", "default path", "ms", "speedup");
+            for (KernelBenchmark.Comparison c : KernelBenchmark.run(repeats)) {
+                out.printf("%-48s %-20s %10.3f   %-22s %10.3f %7.1fx%n", c.what(), c.chosen(), c.chosenMillis(), c.replaced(),
+                        c.replacedMillis(), c.speedup());
+            }
+            out.printf("(%d LibTorch threads)%n", Torch.threads());
+            return 0;
         }
     }
 }

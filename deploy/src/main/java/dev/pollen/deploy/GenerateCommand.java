@@ -13,8 +13,7 @@ import dev.pollen.inference.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -22,6 +21,9 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text from a prompt and stream it to the terminal.")
 final class GenerateCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--local", required = true, paramLabel = "MODEL_DIR",
             description = "Run the whole model in this process from a Hugging Face checkpoint directory.")
     Path modelDir;
@@ -63,10 +65,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Torch.setThreads(threads);
-        PrintStream err = System.err;
-        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter out = spec.commandLine().getOut();
+        ModelConfig config = ModelConfig.read(modelDir);
         try (Tokenizer tokenizer = Tokenizer.load(modelDir)) {
-            ModelConfig config = ModelConfig.read(modelDir);
             DType computeType = dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype);
             Progress progress = new Progress(err, "Loading blocks", config.numLayers());
             try (LocalModel model = LocalModel.load(modelDir, computeType, i -> progress.update(i + 1))) {
@@ -89,6 +91,7 @@ final class GenerateCommand implements Callable<Integer> {
                         }
                         if (!options.isStop(tokens[0])) {
                             out.print(detokenizer.push(tokens[0]));
+                            out.flush();
                         }
                         return true;
                     });

@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -19,6 +20,9 @@ import java.util.stream.Stream;
                 "Sizes: tiny (hidden 64, 4 blocks), small (hidden 256, 8 blocks),",
                 "tinyllama-1.1b (hidden 2048, 22 blocks, 32 heads, 4 KV heads, vocab 32000)."})
 final class MakeModelCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Parameters(index = "0", paramLabel = "DIR", description = "Directory to write the checkpoint into.")
     Path dir;
 
@@ -64,25 +68,26 @@ final class MakeModelCommand implements Callable<Integer> {
                 }
             }
         }
-        ModelSpec spec = ModelSpec.preset(size, type, DType.parse(dtype), seed).withRopeScaling(parseRopeScaling(ropeScaling));
+        ModelSpec model = ModelSpec.preset(size, type, DType.parse(dtype), seed).withRopeScaling(parseRopeScaling(ropeScaling));
         if (layers != null) {
-            spec = spec.withLayers(layers);
+            model = model.withLayers(layers);
         }
         if (vocab != null) {
-            spec = spec.withVocab(vocab);
+            model = model.withVocab(vocab);
         }
         if (slidingWindow > 0) {
-            spec = spec.withSlidingWindow(slidingWindow);
+            model = model.withSlidingWindow(slidingWindow);
         }
         if (tieEmbeddings != null) {
-            spec = spec.withTiedEmbeddings(tieEmbeddings);
+            model = model.withTiedEmbeddings(tieEmbeddings);
         }
-        System.err.printf("Making a %s %s checkpoint (%d blocks, hidden %d, vocab %d, %s, seed %d) in %s%n",
-                size, spec.modelType(), spec.numLayers(), spec.hiddenSize(), spec.vocabSize(), spec.dtype().torchName(),
+        PrintWriter err = spec.commandLine().getErr();
+        err.printf("Making a %s %s checkpoint (%d blocks, hidden %d, vocab %d, %s, seed %d) in %s%n",
+                size, model.modelType(), model.numLayers(), model.hiddenSize(), model.vocabSize(), model.dtype().torchName(),
                 seed, dir);
-        Progress progress = new Progress(System.err, "Making blocks", spec.numLayers());
-        ModelMaker.write(dir, spec, i -> progress.update(i + 1));
-        System.err.println("Wrote " + dir);
+        Progress progress = new Progress(err, "Making blocks", model.numLayers());
+        ModelMaker.write(dir, model, i -> progress.update(i + 1));
+        err.println("Wrote " + dir);
         return 0;
     }
 

@@ -1,6 +1,10 @@
 package dev.pollen.deploy;
 
 import picocli.CommandLine;
+
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import picocli.CommandLine.Command;
 
 /** The one {@code pollen} command; each job is a subcommand. */
@@ -18,7 +22,10 @@ public final class Pollen implements Runnable {
     /** The command line with Pollen's error handling: a user's mistake is one sentence, not a stack trace. */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Pollen());
+        cli.setOut(new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true));
+        cli.setErr(new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true));
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            commandLine.getErr().println();
             commandLine.getErr().println("pollen: " + e.getMessage());
             if (System.getenv("POLLEN_DEBUG") != null) {
                 e.printStackTrace(commandLine.getErr());

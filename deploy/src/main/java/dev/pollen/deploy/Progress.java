@@ -1,16 +1,16 @@
 package dev.pollen.deploy;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 
 /** A one-line progress bar on the terminal's error stream: {@code Loading blocks [####    ] 11/22}. */
 final class Progress {
     private static final int WIDTH = 30;
-    private final PrintStream out;
+    private final PrintWriter out;
     private final String label;
     private final int total;
     private final long startNanos = System.nanoTime();
 
-    Progress(PrintStream out, String label, int total) {
+    Progress(PrintWriter out, String label, int total) {
         this.out = out;
         this.label = label;
         this.total = total;

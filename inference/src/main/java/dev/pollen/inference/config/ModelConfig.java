@@ -96,6 +96,9 @@ public record ModelConfig(ModelFamily family, String modelType, int hiddenSize, 
 
     /** Reads {@code dir/config.json}; any problem is a {@link CheckpointException} naming the file. */
     public static ModelConfig read(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new CheckpointException(dir, "Model directory " + dir + " does not exist.");
+        }
         Path file = dir.resolve("config.json");
         JsonNode root;
         try {

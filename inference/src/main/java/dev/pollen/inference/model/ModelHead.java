@@ -14,28 +14,30 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 public final class ModelHead implements AutoCloseable {
     public enum NormKind { RMS, LAYER }
 
+    /**
+     * The tensors of a head; the head owns them once built.
+     *
+     * @param embeddings          (vocab, hidden)
+     * @param embeddingNormWeight (hidden) BLOOM's word_embeddings_layernorm, else null
+     * @param embeddingNormBias   (hidden) BLOOM only, else null
+     * @param normKind            RMSNorm (Llama family) or LayerNorm (BLOOM) as the final norm
+     * @param normWeight          (hidden)
+     * @param normBias            (hidden) LayerNorm only, else null
+     * @param lmHead              (vocab, hidden); the same tensor as embeddings when tied
+     */
+    public record Weights(Tensor embeddings, Tensor embeddingNormWeight, Tensor embeddingNormBias, NormKind normKind,
+                          Tensor normWeight, Tensor normBias, Tensor lmHead) {
+    }
+
     private final ModelConfig config;
-    private final Tensor embeddings;       // (vocab, hidden)
-    private final Tensor embeddingNormWeight;   // (hidden) BLOOM only, else null
-    private final Tensor embeddingNormBias;     // (hidden) BLOOM only, else null
-    private final NormKind normKind;
-    private final Tensor normWeight;       // (hidden)
-    private final Tensor normBias;         // (hidden) LayerNorm only, else null
-    private final Tensor lmHead;           // (vocab, hidden); the same tensor as embeddings when tied
     private final ScalarType dtype;
+    private final Weights w;
     private boolean closed;
 
-    public ModelHead(ModelConfig config, ScalarType dtype, Tensor embeddings, Tensor embeddingNormWeight,
-                     Tensor embeddingNormBias, NormKind normKind, Tensor normWeight, Tensor normBias, Tensor lmHead) {
+    public ModelHead(ModelConfig config, ScalarType dtype, Weights weights) {
         this.config = config;
         this.dtype = dtype;
-        this.embeddings = embeddings;
-        this.embeddingNormWeight = embeddingNormWeight;
-        this.embeddingNormBias = embeddingNormBias;
-        this.normKind = normKind;
-        this.normWeight = normWeight;
-        this.normBias = normBias;
-        this.lmHead = lmHead;
+        this.w = weights;
     }
 
     public ModelConfig config() {
@@ -58,9 +60,9 @@ public final class ModelHead implements AutoCloseable {
                         + config.vocabSize() + " tokens");
             }
         }
-        Tensor x = torch.embedding(embeddings, ids);
-        if (embeddingNormWeight != null) {
-            x = Norms.layer(x, embeddingNormWeight, embeddingNormBias, config.normEps());
+        Tensor x = torch.embedding(w.embeddings(), ids);
+        if (w.embeddingNormWeight() != null) {
+            x = Norms.layer(x, w.embeddingNormWeight(), w.embeddingNormBias(), config.normEps());
         }
         return x;
     }
@@ -68,8 +70,8 @@ public final class ModelHead implements AutoCloseable {
     /** Final norm only: (batch, seq, hidden) -> (batch, seq, hidden). */
     public Tensor norm(Tensor hidden) {
         Tensor x = hidden.to(dtype);
-        return normKind == NormKind.RMS ? Norms.rms(x, normWeight, config.normEps())
-                : Norms.layer(x, normWeight, normBias, config.normEps());
+        return w.normKind() == NormKind.RMS ? Norms.rms(x, w.normWeight(), config.normEps())
+                : Norms.layer(x, w.normWeight(), w.normBias(), config.normEps());
     }
 
     /**
@@ -77,7 +79,7 @@ public final class ModelHead implements AutoCloseable {
      * @return (batch, seq, vocab) float32 logits
      */
     public Tensor logits(Tensor hidden) {
-        return Attention.linear(norm(hidden), lmHead, null).to(ScalarType.Float);
+        return Attention.linear(norm(hidden), w.lmHead(), null).to(ScalarType.Float);
     }
 
     @Override
@@ -86,12 +88,12 @@ public final class ModelHead implements AutoCloseable {
             return;
         }
         closed = true;
-        embeddings.close();
-        if (lmHead != embeddings) {
-            lmHead.close();
+        w.embeddings().close();
+        if (w.lmHead() != w.embeddings()) {
+            w.lmHead().close();
         }
-        normWeight.close();
-        for (Tensor t : new Tensor[] {embeddingNormWeight, embeddingNormBias, normBias}) {
+        w.normWeight().close();
+        for (Tensor t : new Tensor[] {w.embeddingNormWeight(), w.embeddingNormBias(), w.normBias()}) {
             if (t != null) {
                 t.close();
             }

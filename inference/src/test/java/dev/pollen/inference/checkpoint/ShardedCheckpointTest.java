@@ -83,4 +83,35 @@ class ShardedCheckpointTest {
             org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("[2, 9)"), e.getMessage());
         }
     }
+
+    @Test
+    @DisplayName("a span reads only its own blocks: it loads even when the shards of the other blocks are gone")
+    void spanReadsOnlyItsTensors() throws IOException {
+        Path single = TestModels.tiny("llama");
+        Path dir = TestModels.workDir().resolve("models").resolve("tiny-llama-partial");
+        TestModels.deleteRecursively(dir);
+        Files.createDirectories(dir);
+        Files.copy(single.resolve("config.json"), dir.resolve("config.json"));
+        Files.copy(single.resolve("model.safetensors"), dir.resolve("blocks-1-2.safetensors"));
+        StringBuilder index = new StringBuilder("{\"weight_map\":{");
+        try (Checkpoint checkpoint = Checkpoint.open(single)) {
+            boolean first = true;
+            for (String name : checkpoint.fileOf("model.norm.weight").tensors().keySet()) {
+                boolean mine = name.startsWith("model.layers.1.") || name.startsWith("model.layers.2.");
+                index.append(first ? "" : ",").append('"').append(name).append("\":\"")
+                        .append(mine ? "blocks-1-2.safetensors" : "elsewhere.safetensors").append('"');
+                first = false;
+            }
+        }
+        Files.writeString(dir.resolve(Checkpoint.INDEX_FILE), index.append("}}").toString());
+        try (Checkpoint checkpoint = Checkpoint.open(dir)) {
+            try (BlockSpan span = BlockSpan.load(checkpoint, 1, 3, DType.F32)) {
+                assertEquals(2, span.size());
+            }
+            var e = org.junit.jupiter.api.Assertions.assertThrows(CheckpointException.class,
+                    () -> BlockSpan.load(checkpoint, 0, 2, DType.F32));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("elsewhere.safetensors")
+                    && e.getMessage().contains("model.layers.0."), e.getMessage());
+        }
+    }
 }

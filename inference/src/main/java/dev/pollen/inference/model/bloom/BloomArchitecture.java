@@ -53,12 +53,12 @@ public final class BloomArchitecture implements Architecture {
         long[] table = {config.vocabSize(), config.hiddenSize()};
         Tensor embeddings = checkpoint.load(p + "word_embeddings.weight", table, dtype);
         Tensor lmHead = config.tieWordEmbeddings() ? embeddings : checkpoint.load("lm_head.weight", table, dtype);
-        return new ModelHead(config, dtype, embeddings,
+        return new ModelHead(config, dtype, new ModelHead.Weights(embeddings,
                 checkpoint.load(p + "word_embeddings_layernorm.weight", vector, dtype),
                 checkpoint.load(p + "word_embeddings_layernorm.bias", vector, dtype),
                 ModelHead.NormKind.LAYER,
                 checkpoint.load(p + "ln_f.weight", vector, dtype),
-                checkpoint.load(p + "ln_f.bias", vector, dtype), lmHead);
+                checkpoint.load(p + "ln_f.bias", vector, dtype), lmHead));
     }
 
     /**

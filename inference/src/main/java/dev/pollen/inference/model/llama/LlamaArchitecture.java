@@ -45,7 +45,7 @@ public final class LlamaArchitecture implements Architecture {
         // As transformers' tie_weights(): with tied embeddings a stored lm_head.weight is ignored.
         Tensor lmHead = config.tieWordEmbeddings() ? embeddings : checkpoint.load("lm_head.weight", table, dtype);
         Tensor norm = checkpoint.load("model.norm.weight", new long[] {config.hiddenSize()}, dtype);
-        return new ModelHead(config, dtype, embeddings, null, null, ModelHead.NormKind.RMS, norm, null, lmHead);
+        return new ModelHead(config, dtype, new ModelHead.Weights(embeddings, null, null, ModelHead.NormKind.RMS, norm, null, lmHead));
     }
 
     /**
