@@ -53,8 +53,8 @@ final class BenchCommand implements Runnable {
         @Option(names = "--dtype", defaultValue = "bf16", description = "Compute dtype: bf16, fp16, fp32 (default: ${DEFAULT-VALUE}).")
         String dtype;
 
-        @Option(names = "--threads", defaultValue = "0", description = "LibTorch threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
-        int threads;
+        @picocli.CommandLine.Mixin
+        ThreadsOption threads;
 
         @Option(names = "--decode-tokens", defaultValue = "64", description = "Tokens timed per decode run (default: ${DEFAULT-VALUE}).")
         int decodeTokens;
@@ -73,7 +73,7 @@ final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            Torch.setThreads(threads);
+            threads.apply();
             PrintWriter err = spec.commandLine().getErr();
             DType computeType = DType.parse(dtype);
             Path dir = model != null ? model : ensureModel(err, computeType);
@@ -123,15 +123,15 @@ final class BenchCommand implements Runnable {
         @picocli.CommandLine.Spec
         picocli.CommandLine.Model.CommandSpec spec;
 
-        @Option(names = "--threads", defaultValue = "0", description = "LibTorch threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
-        int threads;
+        @picocli.CommandLine.Mixin
+        ThreadsOption threads;
 
         @Option(names = "--repeats", defaultValue = "5", description = "Rounds; the best of each is kept (default: ${DEFAULT-VALUE}).")
         int repeats;
 
         @Override
         public Integer call() {
-            Torch.setThreads(threads);
+            threads.apply();
             PrintWriter out = spec.commandLine().getOut();
             out.printf("%-48s %-20s %10s   %-22s %10s %8s%n", "operation", "Pollen's path", "ms", "default path", "ms", "speedup");
             for (KernelBenchmark.Comparison c : KernelBenchmark.run(repeats)) {

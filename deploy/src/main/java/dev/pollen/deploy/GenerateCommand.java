@@ -56,15 +56,15 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Compute dtype: auto (the checkpoint's), bf16, fp16 or fp32 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
-    @Option(names = "--threads", defaultValue = "0", description = "LibTorch threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @picocli.CommandLine.Mixin
+    ThreadsOption threads;
 
     @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
     boolean ignoreEos;
 
     @Override
     public Integer call() {
-        Torch.setThreads(threads);
+        threads.apply();
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter out = spec.commandLine().getOut();
         ModelConfig config = ModelConfig.read(modelDir);
