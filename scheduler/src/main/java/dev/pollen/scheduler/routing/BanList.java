@@ -9,11 +9,11 @@ import java.util.Map;
 /**
  * Servers a client stopped trusting after a failure. The first failure bans a server for
  * {@code initial}; each further failure before a success doubles the ban, up to {@code max}; a
- * success forgets it. Servers that failed within the last {@code max} but are no longer banned
- * stay "recently failed", which routing penalises. Thread-safe.
+ * success forgets it. A server whose ban ended less than {@code max} ago is "recently failed",
+ * which routing penalises. Thread-safe.
  */
 public final class BanList {
-    private record Entry(int failures, Instant until, Instant lastFailure) {
+    private record Entry(int failures, Instant until) {
     }
 
     private final Duration initial;
@@ -47,7 +47,7 @@ public final class BanList {
         if (length.compareTo(max) > 0) {
             length = max;
         }
-        entries.put(serverId, new Entry(failures, now.plus(length), now));
+        entries.put(serverId, new Entry(failures, now.plus(length)));
         return length;
     }
 
@@ -61,9 +61,9 @@ public final class BanList {
         return entry != null && clock.instant().isBefore(entry.until());
     }
 
-    /** Not banned any more, but failed within the last {@code max}. */
+    /** Not banned any more, but its ban ended less than {@code max} ago. */
     public synchronized boolean recentlyFailed(String serverId) {
         Entry entry = entries.get(serverId);
-        return entry != null && !isBanned(serverId) && clock.instant().isBefore(entry.lastFailure().plus(max));
+        return entry != null && !isBanned(serverId) && clock.instant().isBefore(entry.until().plus(max));
     }
 }

@@ -135,7 +135,12 @@ public final class RoutePlanner {
         void accept(int next, double cost);
     }
 
-    /** The implicit graph: (server, boundary) nodes in one array, then one hub per boundary. */
+    /**
+     * The implicit graph: two nodes per (server, boundary), then one hub per boundary. "Entered at
+     * b" nodes only lead to computing block b, and only "computed up to b" nodes lead out of the
+     * server, so every visit to a server computes at least one block (otherwise a server's cheap
+     * push could serve as a zero-block relay that no real hop can express).
+     */
     private final class Graph {
         final ServerInfo[] servers;
         final BlockRange wanted;
@@ -159,7 +164,7 @@ public final class RoutePlanner {
                 low[s] = Math.max(servers[s].blocks().start(), wanted.start());
                 high[s] = Math.min(servers[s].blocks().end(), wanted.end());
                 base[s] = next;
-                next += high[s] - low[s] + 1;
+                next += 2 * (high[s] - low[s] + 1);
                 for (int b = low[s]; b < high[s]; b++) {
                     counts[b - wanted.start()]++;
                 }
@@ -183,8 +188,14 @@ public final class RoutePlanner {
             return hubBase + boundary - wanted.start();
         }
 
-        int node(int server, int boundary) {
-            return base[server] + boundary - low[server];
+        /** The node of having entered {@code server} at {@code boundary}, before computing anything there. */
+        int entered(int server, int boundary) {
+            return base[server] + 2 * (boundary - low[server]);
+        }
+
+        /** The node of {@code server} having computed the blocks up to {@code boundary}. */
+        int computed(int server, int boundary) {
+            return entered(server, boundary) + 1;
         }
 
         double clientRtt(ServerInfo server, RouteRequest request) {
@@ -210,24 +221,26 @@ public final class RoutePlanner {
                 }
                 for (int s : coveringByBlock[boundary - wanted.start()]) {
                     ServerInfo server = servers[s];
-                    edges.accept(node(s, boundary), clientRtt(server, request) / 2 + enterPenalty(server, request));
+                    edges.accept(entered(s, boundary), clientRtt(server, request) / 2 + enterPenalty(server, request));
                 }
                 return;
             }
             int s = serverOf(node);
             ServerInfo server = servers[s];
-            int boundary = low[s] + node - base[s];
+            int boundary = low[s] + (node - base[s]) / 2;
+            boolean hasComputed = (node - base[s]) % 2 == 1;
             if (boundary < high[s]) {
-                edges.accept(node + 1, 1.0 / Math.max(server.inferenceRps(), costs.minimumRps()));
+                edges.accept(computed(s, boundary + 1), 1.0 / Math.max(server.inferenceRps(), costs.minimumRps()));
             }
-            if (boundary > low[s]) {
-                edges.accept(hub(boundary), clientRtt(server, request) / 2);
+            if (!hasComputed) {
+                return;
             }
+            edges.accept(hub(boundary), clientRtt(server, request) / 2);
             if (boundary == high[s] && boundary < wanted.end()) {
                 for (Map.Entry<String, Double> ping : server.nextRttSeconds().entrySet()) {
                     Integer t = indexById.get(ping.getKey());
                     if (t != null && t != s && servers[t].blocks().contains(boundary)) {
-                        edges.accept(node(t, boundary), ping.getValue() / 2 + enterPenalty(servers[t], request));
+                        edges.accept(entered(t, boundary), ping.getValue() / 2 + enterPenalty(servers[t], request));
                     }
                 }
             }
@@ -263,7 +276,7 @@ public final class RoutePlanner {
                     continue;
                 }
                 int s = serverOf(n);
-                int boundary = low[s] + n - base[s];
+                int boundary = low[s] + (n - base[s]) / 2;
                 if (s != current) {
                     if (current != -1 && to > from) {
                         hops.add(new Hop(servers[current], BlockRange.of(from, to)));
