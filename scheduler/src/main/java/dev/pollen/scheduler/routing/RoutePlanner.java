@@ -36,8 +36,7 @@ public final class RoutePlanner {
     }
 
     public Route planInference(Collection<ServerInfo> servers, RouteRequest request) {
-        ServerInfo[] usable = usable(servers, request);
-        Graph graph = new Graph(usable, request.blocks());
+        Graph graph = new Graph(usable(servers, request), request);
         int source = graph.hub(request.blocks().start());
         int target = graph.hub(request.blocks().end());
         double[] distance = new double[graph.size];
@@ -47,20 +46,22 @@ public final class RoutePlanner {
         distance[source] = 0;
         NodeHeap heap = new NodeHeap(graph.size);
         heap.push(source, 0);
+        int[] next = new int[graph.maxDegree];
+        double[] cost = new double[graph.maxDegree];
         while (!heap.isEmpty()) {
             int node = heap.pop();
             if (node == target) {
                 break;
             }
-            double d = distance[node];
-            graph.forEachEdge(node, request, (next, cost) -> {
-                double candidate = d + cost;
-                if (candidate < distance[next]) {
-                    distance[next] = candidate;
-                    previous[next] = node;
-                    heap.pushOrDecrease(next, candidate);
+            int edges = graph.edges(node, next, cost);
+            for (int e = 0; e < edges; e++) {
+                double candidate = distance[node] + cost[e];
+                if (candidate < distance[next[e]]) {
+                    distance[next[e]] = candidate;
+                    previous[next[e]] = node;
+                    heap.pushOrDecrease(next[e], candidate);
                 }
-            });
+            }
         }
         if (Double.isInfinite(distance[target])) {
             throw new IllegalStateException("Blocks are covered but no route joins them; this is a bug in the planner");
@@ -130,58 +131,104 @@ public final class RoutePlanner {
         return usable.toArray(ServerInfo[]::new);
     }
 
-    @FunctionalInterface
-    private interface EdgeConsumer {
-        void accept(int next, double cost);
-    }
-
     /**
      * The implicit graph: two nodes per (server, boundary), then one hub per boundary. "Entered at
      * b" nodes only lead to computing block b, and only "computed up to b" nodes lead out of the
      * server, so every visit to a server computes at least one block (otherwise a server's cheap
-     * push could serve as a zero-block relay that no real hop can express).
+     * push could serve as a zero-block relay that no real hop can express). Every cost is computed
+     * once per server when the graph is built, so the search itself only reads arrays.
      */
     private final class Graph {
         final ServerInfo[] servers;
         final BlockRange wanted;
-        final int[] base;     // first node of each server
-        final int[] low;      // first boundary of each server within the request
-        final int[] high;     // last boundary of each server within the request
+        final int[] base;          // first node of each server
+        final int[] low;           // first boundary of each server within the request
+        final int[] high;          // last boundary of each server within the request
+        final int[] serverOfNode;  // node -> server, for server nodes
+        final double[] enter;      // client -> server: half the client's round trip, plus penalties
+        final double[] exit;       // server -> client: the other half
+        final double[] perBlock;   // seconds per block step
+        final int[][] pushTo;      // servers reachable by a measured push from the end of the span
+        final double[][] pushCost; // half the measured round trip, plus the target's penalties
+        final int[][] coveringByBlock;
         final int hubBase;
         final int size;
-        final int[][] coveringByBlock;            // block - wanted.start -> servers hosting it
-        final Map<String, Integer> indexById = new HashMap<>();
+        final int maxDegree;
 
-        Graph(ServerInfo[] servers, BlockRange wanted) {
+        Graph(ServerInfo[] servers, RouteRequest request) {
             this.servers = servers;
-            this.wanted = wanted;
-            base = new int[servers.length];
-            low = new int[servers.length];
-            high = new int[servers.length];
+            this.wanted = request.blocks();
+            int n = servers.length;
+            base = new int[n];
+            low = new int[n];
+            high = new int[n];
+            enter = new double[n];
+            exit = new double[n];
+            perBlock = new double[n];
+            pushTo = new int[n][];
+            pushCost = new double[n][];
+            Map<String, Integer> indexById = new HashMap<>();
             int next = 0;
             int[] counts = new int[wanted.length()];
-            for (int s = 0; s < servers.length; s++) {
-                low[s] = Math.max(servers[s].blocks().start(), wanted.start());
-                high[s] = Math.min(servers[s].blocks().end(), wanted.end());
+            for (int s = 0; s < n; s++) {
+                ServerInfo server = servers[s];
+                low[s] = Math.max(server.blocks().start(), wanted.start());
+                high[s] = Math.min(server.blocks().end(), wanted.end());
                 base[s] = next;
                 next += 2 * (high[s] - low[s] + 1);
                 for (int b = low[s]; b < high[s]; b++) {
                     counts[b - wanted.start()]++;
                 }
-                indexById.put(servers[s].serverId(), s);
+                indexById.put(server.serverId(), s);
+                double rtt = request.clientRttSeconds().getOrDefault(server.serverId(), costs.defaultRttSeconds());
+                enter[s] = rtt / 2 + penalty(server, request);
+                exit[s] = rtt / 2;
+                perBlock[s] = 1.0 / Math.max(server.inferenceRps(), costs.minimumRps());
             }
             hubBase = next;
             size = next + wanted.length() + 1;
+            serverOfNode = new int[next];
+            int degree = 2;
+            for (int s = 0; s < n; s++) {
+                Arrays.fill(serverOfNode, base[s], base[s] + 2 * (high[s] - low[s] + 1), s);
+                List<Integer> targets = new ArrayList<>();
+                List<Double> pushes = new ArrayList<>();
+                if (high[s] < wanted.end()) {
+                    for (Map.Entry<String, Double> ping : servers[s].nextRttSeconds().entrySet()) {
+                        Integer t = indexById.get(ping.getKey());
+                        if (t != null && t != s && servers[t].blocks().contains(high[s])) {
+                            targets.add(t);
+                            pushes.add(ping.getValue() / 2 + enter[t] - exit[t]);
+                        }
+                    }
+                }
+                pushTo[s] = targets.stream().mapToInt(Integer::intValue).toArray();
+                pushCost[s] = pushes.stream().mapToDouble(Double::doubleValue).toArray();
+                degree = Math.max(degree, 2 + pushTo[s].length);
+            }
             coveringByBlock = new int[wanted.length()][];
             for (int b = 0; b < counts.length; b++) {
                 coveringByBlock[b] = new int[counts[b]];
+                degree = Math.max(degree, counts[b]);
             }
+            maxDegree = degree;
             int[] fill = new int[wanted.length()];
-            for (int s = 0; s < servers.length; s++) {
+            for (int s = 0; s < n; s++) {
                 for (int b = low[s]; b < high[s]; b++) {
                     coveringByBlock[b - wanted.start()][fill[b - wanted.start()]++] = s;
                 }
             }
+        }
+
+        private double penalty(ServerInfo server, RouteRequest request) {
+            double penalty = 0;
+            if (server.cacheTokensLeft() < request.cacheTokensNeeded()) {
+                penalty += costs.cachePenaltySeconds();
+            }
+            if (request.bans().recentlyFailed(server.serverId())) {
+                penalty += costs.failurePenaltySeconds();
+            }
+            return penalty;
         }
 
         int hub(int boundary) {
@@ -198,67 +245,39 @@ public final class RoutePlanner {
             return entered(server, boundary) + 1;
         }
 
-        double clientRtt(ServerInfo server, RouteRequest request) {
-            return request.clientRttSeconds().getOrDefault(server.serverId(), costs.defaultRttSeconds());
-        }
-
-        double enterPenalty(ServerInfo server, RouteRequest request) {
-            double penalty = 0;
-            if (server.cacheTokensLeft() < request.cacheTokensNeeded()) {
-                penalty += costs.cachePenaltySeconds();
-            }
-            if (request.bans().recentlyFailed(server.serverId())) {
-                penalty += costs.failurePenaltySeconds();
-            }
-            return penalty;
-        }
-
-        void forEachEdge(int node, RouteRequest request, EdgeConsumer edges) {
+        /** Writes the edges leaving {@code node} into the arrays; returns how many. */
+        int edges(int node, int[] next, double[] cost) {
+            int count = 0;
             if (node >= hubBase) {
                 int boundary = node - hubBase + wanted.start();
                 if (boundary == wanted.end()) {
-                    return;
+                    return 0;
                 }
                 for (int s : coveringByBlock[boundary - wanted.start()]) {
-                    ServerInfo server = servers[s];
-                    edges.accept(entered(s, boundary), clientRtt(server, request) / 2 + enterPenalty(server, request));
+                    next[count] = entered(s, boundary);
+                    cost[count++] = enter[s];
                 }
-                return;
+                return count;
             }
-            int s = serverOf(node);
-            ServerInfo server = servers[s];
-            int boundary = low[s] + (node - base[s]) / 2;
-            boolean hasComputed = (node - base[s]) % 2 == 1;
+            int s = serverOfNode[node];
+            int offset = node - base[s];
+            int boundary = low[s] + offset / 2;
             if (boundary < high[s]) {
-                edges.accept(computed(s, boundary + 1), 1.0 / Math.max(server.inferenceRps(), costs.minimumRps()));
+                next[count] = computed(s, boundary + 1);
+                cost[count++] = perBlock[s];
             }
-            if (!hasComputed) {
-                return;
+            if (offset % 2 == 0) {
+                return count;   // entered, nothing computed yet: the only way is on
             }
-            edges.accept(hub(boundary), clientRtt(server, request) / 2);
-            if (boundary == high[s] && boundary < wanted.end()) {
-                for (Map.Entry<String, Double> ping : server.nextRttSeconds().entrySet()) {
-                    Integer t = indexById.get(ping.getKey());
-                    if (t != null && t != s && servers[t].blocks().contains(boundary)) {
-                        edges.accept(entered(t, boundary), ping.getValue() / 2 + enterPenalty(servers[t], request));
-                    }
+            next[count] = hub(boundary);
+            cost[count++] = exit[s];
+            if (boundary == high[s]) {
+                for (int i = 0; i < pushTo[s].length; i++) {
+                    next[count] = entered(pushTo[s][i], boundary);
+                    cost[count++] = pushCost[s][i];
                 }
             }
-        }
-
-        /** Binary search over the servers' first nodes. */
-        int serverOf(int node) {
-            int lo = 0;
-            int hi = servers.length - 1;
-            while (lo < hi) {
-                int mid = (lo + hi + 1) >>> 1;
-                if (base[mid] <= node) {
-                    lo = mid;
-                } else {
-                    hi = mid - 1;
-                }
-            }
-            return lo;
+            return count;
         }
 
         List<Hop> hops(int[] previous, int target) {
@@ -275,7 +294,7 @@ public final class RoutePlanner {
                 if (n >= hubBase) {
                     continue;
                 }
-                int s = serverOf(n);
+                int s = serverOfNode[n];
                 int boundary = low[s] + (n - base[s]) / 2;
                 if (s != current) {
                     if (current != -1 && to > from) {
