@@ -23,13 +23,31 @@ public final class BlockSpan implements AutoCloseable {
     private final int end;
     private final ScalarType dtype;
     private final List<Block> blocks;
+    private final boolean owner;
 
-    private BlockSpan(Architecture architecture, int start, int end, ScalarType dtype, List<Block> blocks) {
+    private BlockSpan(Architecture architecture, int start, int end, ScalarType dtype, List<Block> blocks, boolean owner) {
         this.architecture = architecture;
         this.start = start;
         this.end = end;
         this.dtype = dtype;
         this.blocks = blocks;
+        this.owner = owner;
+    }
+
+    /**
+     * Blocks [from, to) of this span as a span of their own that shares the weights: a session may
+     * use part of what a server hosts. The slice owns nothing; closing it does nothing, and it must
+     * not outlive this span.
+     */
+    public BlockSpan slice(int from, int to) {
+        if (from < start || to > end || from >= to) {
+            throw new IllegalArgumentException("Blocks [" + from + ", " + to + ") are not inside this span [" + start
+                    + ", " + end + ")");
+        }
+        if (from == start && to == end) {
+            return new BlockSpan(architecture, start, end, dtype, blocks, false);
+        }
+        return new BlockSpan(architecture, from, to, dtype, blocks.subList(from - start, to - start), false);
     }
 
     /** Loads blocks [start, end) from the checkpoint, reading only their tensors. */
@@ -58,7 +76,7 @@ public final class BlockSpan implements AutoCloseable {
             architecture.close();
             throw e;
         }
-        return new BlockSpan(architecture, start, end, type, List.copyOf(blocks));
+        return new BlockSpan(architecture, start, end, type, List.copyOf(blocks), true);
     }
 
     public int start() {
@@ -147,7 +165,9 @@ public final class BlockSpan implements AutoCloseable {
 
     @Override
     public void close() {
-        blocks.forEach(Block::close);
-        architecture.close();
+        if (owner) {
+            blocks.forEach(Block::close);
+            architecture.close();
+        }
     }
 }

@@ -1,0 +1,189 @@
+package dev.pollen.node.server;
+
+import dev.pollen.protocol.grpc.BlockServiceGrpcService;
+import dev.pollen.protocol.grpc.InferenceRequest;
+import dev.pollen.protocol.grpc.InferenceResponse;
+import dev.pollen.protocol.grpc.InferenceStep;
+import dev.pollen.protocol.grpc.InfoResponse;
+import dev.pollen.protocol.grpc.NextHop;
+import dev.pollen.protocol.grpc.PushResponse;
+import dev.pollen.protocol.grpc.SessionOpened;
+import dev.pollen.protocol.grpc.StepResult;
+import io.vertx.core.Future;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerRequest;
+import io.vertx.grpc.server.GrpcServerResponse;
+
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The gRPC face of a block server: Info, the Inference stream, Push, Forward and Backward. Runs on
+ * the event loop; everything LibTorch does goes through {@link SessionManager} to the compute worker.
+ */
+public final class BlockServiceHandler {
+    private static final Logger LOG = Logger.getLogger(BlockServiceHandler.class.getName());
+
+    private final SessionManager sessions;
+    private final Supplier<InfoResponse> info;
+    private final PushClient push;
+    private final TrainingHandler training;
+
+    public BlockServiceHandler(SessionManager sessions, Supplier<InfoResponse> info, PushClient push, TrainingHandler training) {
+        this.sessions = sessions;
+        this.info = info;
+        this.push = push;
+        this.training = training;
+    }
+
+    public void bind(GrpcServer server) {
+        server.callHandler(BlockServiceGrpcService.Info, request -> request.handler(message ->
+                request.response().end(info.get())));
+        server.callHandler(BlockServiceGrpcService.Inference, this::inference);
+        server.callHandler(BlockServiceGrpcService.Push, request -> {
+            request.invalidMessageHandler(e -> fail(request.response(), new InvalidRequestException(
+                    "The push request could not be decoded: " + e.getMessage())));
+            request.handler(message -> {
+                Future<Void> done;
+                try {
+                    ServerSession session = sessions.find(message.getSessionId());
+                    done = runStep(session, message.getStep());
+                } catch (RuntimeException e) {
+                    done = Future.failedFuture(e);
+                }
+                done.onSuccess(v -> request.response().end(PushResponse.getDefaultInstance()))
+                        .onFailure(e -> fail(request.response(), e));
+            });
+        });
+        server.callHandler(BlockServiceGrpcService.Forward, request -> {
+            request.invalidMessageHandler(e -> fail(request.response(), new InvalidRequestException(
+                    "The forward request could not be decoded: " + e.getMessage())));
+            request.handler(message -> training.forward(message)
+                    .onSuccess(response -> request.response().end(response))
+                    .onFailure(e -> fail(request.response(), e)));
+        });
+        server.callHandler(BlockServiceGrpcService.Backward, request -> {
+            request.invalidMessageHandler(e -> fail(request.response(), new InvalidRequestException(
+                    "The backward request could not be decoded: " + e.getMessage())));
+            request.handler(message -> training.backward(message)
+                    .onSuccess(response -> request.response().end(response))
+                    .onFailure(e -> fail(request.response(), e)));
+        });
+    }
+
+    /** One client's stream: open, then steps, then close or end. Any failure ends the stream with a status. */
+    private void inference(GrpcServerRequest<InferenceRequest, InferenceResponse> request) {
+        GrpcServerResponse<InferenceRequest, InferenceResponse> response = request.response();
+        ServerSession[] session = new ServerSession[1];
+        boolean[] opening = new boolean[1];
+        boolean[] ended = new boolean[1];
+        Runnable finish = () -> {
+            if (session[0] != null) {
+                sessions.close(session[0]);
+            }
+        };
+        request.invalidMessageHandler(e -> {
+            finish.run();
+            failOnce(response, ended, new InvalidRequestException("A message of the inference stream could not be decoded: "
+                    + e.getMessage()));
+        });
+        request.exceptionHandler(e -> finish.run());
+        request.endHandler(v -> {
+            finish.run();
+            if (!ended[0]) {
+                ended[0] = true;
+                response.end();
+            }
+        });
+        request.handler(message -> {
+            if (ended[0]) {
+                return;
+            }
+            switch (message.getKindCase()) {
+                case OPEN -> {
+                    if (session[0] != null || opening[0]) {
+                        failOnce(response, ended, new InvalidRequestException("The session is already open"));
+                        return;
+                    }
+                    opening[0] = true;
+                    sessions.open(message.getOpen(), result -> {
+                        if (!ended[0]) {
+                            response.write(result);
+                        }
+                    }).onSuccess(opened -> {
+                        if (ended[0]) {
+                            sessions.close(opened);
+                            return;
+                        }
+                        session[0] = opened;
+                        response.write(InferenceResponse.newBuilder().setOpened(SessionOpened.newBuilder()
+                                .setSessionId(opened.id).setMaxLength(opened.maxLength)).build());
+                    }).onFailure(e -> failOnce(response, ended, e));
+                }
+                case STEP -> {
+                    if (session[0] == null) {
+                        failOnce(response, ended, new InvalidRequestException("Open a session before sending steps"));
+                        return;
+                    }
+                    runStep(session[0], message.getStep()).onFailure(e -> {
+                        finish.run();
+                        failOnce(response, ended, e);
+                    });
+                }
+                case CLOSE -> {
+                    finish.run();
+                    if (!ended[0]) {
+                        ended[0] = true;
+                        response.end();
+                    }
+                }
+                default -> failOnce(response, ended, new InvalidRequestException("An inference message must be open, "
+                        + "step or close"));
+            }
+        });
+    }
+
+    /**
+     * Runs a step (from the client or pushed), sends its result on the session's stream, and pushes
+     * the output on to the next hop when asked. A push that fails is only logged: the client sees the
+     * next hop's result missing and fails over.
+     */
+    private Future<Void> runStep(ServerSession session, InferenceStep step) {
+        return sessions.step(session, step).map(result -> {
+            if (result == null) {
+                return null;   // a duplicate step id
+            }
+            session.results.accept(InferenceResponse.newBuilder().setResult(result).build());
+            if (step.getNextHopsCount() > 0) {
+                forward(step, result);
+            }
+            return null;
+        });
+    }
+
+    private void forward(InferenceStep step, StepResult result) {
+        NextHop next = step.getNextHops(0);
+        InferenceStep onward = InferenceStep.newBuilder().setStepId(step.getStepId()).setPosition(step.getPosition())
+                .setHidden(result.getHidden()).addAllNextHops(step.getNextHopsList().subList(1, step.getNextHopsCount()))
+                .build();
+        push.push(next.getAddress(), next.getSessionId(), onward).onFailure(e -> LOG.log(Level.INFO,
+                "Could not push step " + step.getStepId() + " to " + next.getAddress() + ": " + e.getMessage()));
+    }
+
+    private static void failOnce(GrpcServerResponse<?, ?> response, boolean[] ended, Throwable e) {
+        if (!ended[0]) {
+            ended[0] = true;
+            fail(response, e);
+        }
+    }
+
+    private static void fail(GrpcServerResponse<?, ?> response, Throwable e) {
+        GrpcStatus status = StatusMapping.status(e);
+        if (status == GrpcStatus.INTERNAL) {
+            LOG.log(Level.WARNING, "A request failed inside the server", StatusMapping.unwrap(e));
+        }
+        response.status(status).statusMessage(StatusMapping.message(e)).end();
+    }
+}

@@ -1,0 +1,37 @@
+package dev.pollen.node.server;
+
+import dev.pollen.inference.model.BlockSpan;
+import dev.pollen.inference.model.KvCache;
+import dev.pollen.protocol.BlockRange;
+import dev.pollen.protocol.grpc.InferenceResponse;
+
+import java.util.function.Consumer;
+
+/**
+ * One client's inference session on a server: a sub-range of the span, its KV cache, and where its
+ * results go. The cache is touched only on the compute thread; the rest only on the event loop.
+ */
+final class ServerSession {
+    final String id;
+    final BlockRange blocks;
+    final int maxLength;
+    final int batch;
+    final long reservedTokens;
+    final BlockSpan span;                      // a slice of the server's span; owns nothing
+    KvCache cache;                             // compute thread only
+    long lastStepId = -1;                      // event loop only
+    long lastActiveNanos = System.nanoTime();  // event loop only
+    boolean closed;                            // event loop only
+    final Consumer<InferenceResponse> results; // writes to the session's stream, on the event loop
+
+    ServerSession(String id, BlockRange blocks, int maxLength, int batch, long reservedTokens, BlockSpan span,
+                  Consumer<InferenceResponse> results) {
+        this.id = id;
+        this.blocks = blocks;
+        this.maxLength = maxLength;
+        this.batch = batch;
+        this.reservedTokens = reservedTokens;
+        this.span = span;
+        this.results = results;
+    }
+}

@@ -1,0 +1,219 @@
+package dev.pollen.node.server;
+
+import dev.pollen.inference.model.BlockSpan;
+import dev.pollen.protocol.BlockRange;
+import dev.pollen.protocol.TensorCodec;
+import dev.pollen.protocol.grpc.InferenceResponse;
+import dev.pollen.protocol.grpc.InferenceStep;
+import dev.pollen.protocol.grpc.OpenSession;
+import dev.pollen.protocol.grpc.StepResult;
+import dev.pollen.inference.tensor.Torch;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import org.bytedeco.pytorch.Tensor;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+import java.util.logging.Logger;
+
+/**
+ * Opens, runs and closes inference sessions: checks every request before LibTorch sees it, keeps
+ * the KV budget, runs steps on the compute worker and hands results back to the event loop.
+ */
+public final class SessionManager {
+    private static final Logger LOG = Logger.getLogger(SessionManager.class.getName());
+
+    private final Context context;
+    private final BlockSpan span;
+    private final ComputeWorker compute;
+    private final CacheBudget budget;
+    private final ServerSettings settings;
+    private final Map<String, ServerSession> sessions = new ConcurrentHashMap<>();
+    private volatile boolean draining;
+
+    public SessionManager(Context context, BlockSpan span, ComputeWorker compute, CacheBudget budget, ServerSettings settings) {
+        this.context = context;
+        this.span = span;
+        this.compute = compute;
+        this.budget = budget;
+        this.settings = settings;
+    }
+
+    public int openSessions() {
+        return sessions.size();
+    }
+
+    /** New sessions are refused from now on; open ones go on. */
+    public void drain() {
+        draining = true;
+    }
+
+    /** Tokens of the budget a session of this shape takes: its share of the span's blocks. */
+    long tokensFor(BlockRange blocks, int batch, int maxLength) {
+        long perBlock = (long) batch * maxLength * blocks.length();
+        return (perBlock + span.size() - 1) / span.size();
+    }
+
+    /** Checks and opens a session; results of its steps go to {@code results} on the event loop. */
+    public Future<ServerSession> open(OpenSession request, Consumer<InferenceResponse> results) {
+        if (draining) {
+            return Future.failedFuture(new ServerStoppingException("This server is stopping and takes no new sessions"));
+        }
+        BlockRange blocks;
+        try {
+            blocks = BlockRange.of(request.getStart(), request.getEnd());
+        } catch (IllegalArgumentException e) {
+            return Future.failedFuture(new InvalidRequestException("Session blocks: " + e.getMessage()));
+        }
+        BlockRange hosted = BlockRange.of(span.start(), span.end());
+        if (!hosted.contains(blocks)) {
+            return Future.failedFuture(new InvalidRequestException("This server hosts blocks " + hosted + ", not " + blocks));
+        }
+        if (request.getMaxLength() <= 0 || request.getMaxLength() > settings.maxLength()) {
+            return Future.failedFuture(new InvalidRequestException("Max length " + request.getMaxLength()
+                    + " is outside (0, " + settings.maxLength() + "], this server's limit"));
+        }
+        if (request.getBatch() <= 0 || request.getBatch() > settings.maxBatch()) {
+            return Future.failedFuture(new InvalidRequestException("Batch " + request.getBatch() + " is outside (0, "
+                    + settings.maxBatch() + "], this server's limit"));
+        }
+        if (sessions.size() >= settings.maxSessions()) {
+            return Future.failedFuture(new ServerBusyException("This server already holds its limit of "
+                    + settings.maxSessions() + " sessions"));
+        }
+        long tokens = tokensFor(blocks, request.getBatch(), request.getMaxLength());
+        long timeout = Math.min(Math.max(0, request.getAllocationTimeoutMs()), settings.stepTimeout().toMillis());
+        ServerSession session = new ServerSession(UUID.randomUUID().toString(), blocks, request.getMaxLength(),
+                request.getBatch(), tokens, span.slice(blocks.start(), blocks.end()), results);
+        return Future.fromCompletionStage(budget.reserve(tokens, timeout), context)
+                .compose(granted -> Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE,
+                        () -> session.span.newCache(session.batch, session.maxLength)), context)
+                        .onFailure(e -> budget.release(tokens)))
+                .map(cache -> {
+                    session.cache = cache;
+                    sessions.put(session.id, session);
+                    LOG.fine(() -> "Opened session " + session.id + " on blocks " + blocks);
+                    return session;
+                });
+    }
+
+    public ServerSession find(String sessionId) {
+        ServerSession session = sessions.get(sessionId);
+        if (session == null) {
+            throw new InvalidRequestException("Unknown session " + sessionId + " (it closed, timed out, or never existed)");
+        }
+        return session;
+    }
+
+    /**
+     * Runs one step of a session. A step id not above the last one is a duplicate and is ignored
+     * (the future completes with null).
+     */
+    public Future<StepResult> step(ServerSession session, InferenceStep step) {
+        if (session.closed) {
+            return Future.failedFuture(new InvalidRequestException("Session " + session.id + " is closed"));
+        }
+        if (step.getStepId() <= session.lastStepId) {
+            return Future.succeededFuture(null);
+        }
+        try {
+            validate(session, step);
+        } catch (InvalidRequestException e) {
+            return Future.failedFuture(e);
+        }
+        session.lastStepId = step.getStepId();
+        session.lastActiveNanos = System.nanoTime();
+        Instant deadline = Instant.now().plus(settings.stepTimeout());
+        return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE, deadline, () -> {
+            if (session.cache.isClosed()) {
+                throw new InvalidRequestException("Session " + session.id + " is closed");
+            }
+            if (step.getPosition() > session.cache.length()) {
+                throw new InvalidRequestException("Position " + step.getPosition() + " is ahead of the session's cache, "
+                        + "which holds " + session.cache.length() + " tokens");
+            }
+            if (step.getHypothesisIdsCount() > 0) {
+                session.cache.reorder(step.getHypothesisIdsList().stream().mapToLong(Long::longValue).toArray());
+            }
+            Tensor hidden = TensorBridge.toTorch(step.getHidden());
+            Tensor output = session.span.step(hidden, session.cache, step.getPosition());
+            return StepResult.newBuilder().setStepId(step.getStepId()).setPosition(session.cache.length())
+                    .setHidden(TensorBridge.toMessage(output)).build();
+        }), context);
+    }
+
+    private void validate(ServerSession session, InferenceStep step) {
+        if (!step.hasHidden()) {
+            throw new InvalidRequestException("The step carries no hidden states");
+        }
+        try {
+            TensorCodec.validate(step.getHidden(), "Hidden states");
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(e.getMessage());
+        }
+        TensorBridge.scalarType(step.getHidden().getDtype());
+        long[] shape = TensorCodec.shape(step.getHidden());
+        int hidden = span.config().hiddenSize();
+        if (shape.length != 3 || shape[0] != session.batch || shape[1] < 1 || shape[2] != hidden) {
+            throw new InvalidRequestException("Hidden states must have shape (" + session.batch + ", seq >= 1, " + hidden
+                    + ") for this session, got " + Arrays.toString(shape));
+        }
+        if (step.getPosition() < 0) {
+            throw new InvalidRequestException("Position " + step.getPosition() + " is negative");
+        }
+        if ((long) step.getPosition() + shape[1] > session.maxLength) {
+            throw new InvalidRequestException("Positions up to " + (step.getPosition() + shape[1])
+                    + " exceed the session's max length " + session.maxLength);
+        }
+        if (step.getHypothesisIdsCount() > 0 && step.getHypothesisIdsCount() != session.batch) {
+            throw new InvalidRequestException("Hypothesis ids must number " + session.batch + ", got "
+                    + step.getHypothesisIdsCount());
+        }
+        if (step.hasDeepPrompts()) {
+            throw new InvalidRequestException("Deep prompts in inference steps are not supported yet");
+        }
+    }
+
+    /** Closes a session: frees its cache on the compute thread and returns its tokens to the budget. */
+    public void close(ServerSession session) {
+        if (session.closed) {
+            return;
+        }
+        session.closed = true;
+        sessions.remove(session.id);
+        compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
+            if (session.cache != null) {
+                session.cache.close();
+            }
+            return null;
+        }).whenComplete((ok, e) -> budget.release(session.reservedTokens));
+        LOG.fine(() -> "Closed session " + session.id);
+    }
+
+    /** Closes sessions idle for longer than the setting; returns how many. */
+    public int closeIdle() {
+        long limit = System.nanoTime() - settings.sessionIdle().toNanos();
+        int closed = 0;
+        for (ServerSession session : sessions.values()) {
+            if (session.lastActiveNanos < limit) {
+                close(session);
+                closed++;
+            }
+        }
+        return closed;
+    }
+
+    public void closeAll() {
+        sessions.values().forEach(this::close);
+    }
+
+    public static Duration idleCheckPeriod() {
+        return Duration.ofSeconds(1);
+    }
+}

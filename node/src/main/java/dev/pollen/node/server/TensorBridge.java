@@ -1,0 +1,69 @@
+package dev.pollen.node.server;
+
+import com.google.protobuf.ByteString;
+import dev.pollen.inference.tensor.Torch;
+import dev.pollen.protocol.TensorCodec;
+import dev.pollen.protocol.grpc.DType;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.nio.ByteBuffer;
+
+/**
+ * Wire tensors to LibTorch and back, with one copy each way: message bytes go straight into a
+ * new tensor's memory, and a tensor's memory straight into the message.
+ */
+public final class TensorBridge {
+    private TensorBridge() {
+    }
+
+    public static ScalarType scalarType(DType dtype) {
+        return switch (dtype) {
+            case FLOAT32 -> ScalarType.Float;
+            case BFLOAT16 -> ScalarType.BFloat16;
+            case FLOAT16 -> ScalarType.Half;
+            default -> throw new InvalidRequestException("Tensor dtype " + dtype + " is not FLOAT32, BFLOAT16 or FLOAT16");
+        };
+    }
+
+    public static DType dtype(Tensor t) {
+        if (Torch.is(t, ScalarType.Float)) {
+            return DType.FLOAT32;
+        }
+        if (Torch.is(t, ScalarType.BFloat16)) {
+            return DType.BFLOAT16;
+        }
+        if (Torch.is(t, ScalarType.Half)) {
+            return DType.FLOAT16;
+        }
+        throw new IllegalArgumentException("No wire dtype for " + t.scalar_type());
+    }
+
+    /** A new tensor (in the caller's pointer scope) holding the message's values; validate the message first. */
+    public static Tensor toTorch(dev.pollen.protocol.grpc.Tensor message) {
+        long[] shape = TensorCodec.shape(message);
+        Tensor t = torch.empty(shape, Torch.options(scalarType(message.getDtype())), new org.bytedeco.pytorch.MemoryFormatOptional());
+        long bytes = message.getData().size();
+        if (bytes > 0) {
+            ByteBuffer target = new BytePointer(t.data_ptr()).capacity(bytes).asBuffer();
+            message.getData().copyTo(target);
+        }
+        return t;
+    }
+
+    /** The tensor's values in its own dtype. */
+    public static dev.pollen.protocol.grpc.Tensor toMessage(Tensor t) {
+        Tensor c = t.contiguous();
+        dev.pollen.protocol.grpc.Tensor.Builder builder = dev.pollen.protocol.grpc.Tensor.newBuilder().setDtype(dtype(c));
+        for (long d : Torch.shape(c)) {
+            builder.addShape(d);
+        }
+        long bytes = c.nbytes();
+        if (bytes > 0) {
+            builder.setData(ByteString.copyFrom(new BytePointer(c.data_ptr()).capacity(bytes).asBuffer()));
+        }
+        return builder.build();
+    }
+}
