@@ -24,6 +24,14 @@ public final class HazelcastDirectory implements ServerDirectory {
     public static final String SERVERS = "pollen.servers";
     public static final String MODELS = "pollen.models";
 
+    /**
+     * Hazelcast keeps an entry's expiration time in whole seconds, truncated ({@code TimeStripUtil}):
+     * an entry put with a time-to-live expires up to a second early, and at once when the TTL is
+     * under a second. Asking for one second more makes a record live at least its time-to-live and
+     * less than a second longer.
+     */
+    private static final Duration EXPIRY_RESOLUTION = Duration.ofSeconds(1);
+
     private final IMap<String, ServerInfo> servers;
     private final IMap<String, ModelInfo> models;
     private final Executor blocking;
@@ -38,7 +46,8 @@ public final class HazelcastDirectory implements ServerDirectory {
 
     @Override
     public CompletionStage<Void> announce(ServerInfo server, Duration timeToLive) {
-        return servers.putAsync(server.serverId(), server, timeToLive.toMillis(), TimeUnit.MILLISECONDS)
+        long timeToLiveMillis = timeToLive.plus(EXPIRY_RESOLUTION).toMillis();
+        return servers.putAsync(server.serverId(), server, timeToLiveMillis, TimeUnit.MILLISECONDS)
                 .thenApply(previous -> null);
     }
 
