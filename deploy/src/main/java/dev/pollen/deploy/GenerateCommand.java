@@ -13,20 +13,54 @@ import dev.pollen.inference.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import com.hazelcast.core.HazelcastInstance;
+import dev.pollen.inference.generate.Generator;
+import dev.pollen.node.client.DistributedModel;
+import dev.pollen.node.client.SessionOptions;
+import dev.pollen.node.client.SwarmClient;
+import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.scheduler.directory.HazelcastDirectory;
+import dev.pollen.scheduler.routing.ServerFilter;
+import io.vertx.core.Vertx;
+
 import java.io.PrintWriter;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = "Generate text from a prompt and stream it to the terminal.")
+        description = {"Generate text from a prompt and stream it to the terminal: with --local the whole model",
+                "runs in this process; with --join the blocks run in the swarm and only the embeddings and",
+                "LM head of --model run here."})
 final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--local", required = true, paramLabel = "MODEL_DIR",
+    @Option(names = "--local", paramLabel = "MODEL_DIR",
             description = "Run the whole model in this process from a Hugging Face checkpoint directory.")
-    Path modelDir;
+    Path localDir;
+
+    @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Directory members of a swarm to generate through.")
+    List<String> join;
+
+    @Option(names = "--model", paramLabel = "MODEL_DIR", description = "With --join: the checkpoint whose embeddings and LM head run here.")
+    Path swarmModelDir;
+
+    @Option(names = "--model-name", description = "With --join: the model's name in the swarm (default: the directory's name).")
+    String modelName;
+
+    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
+    String swarm;
+
+    @Option(names = "--no-push", description = "With --join: relay every hop through this client instead of server-to-server push.")
+    boolean noPush;
+
+    @Option(names = "--step-timeout-s", defaultValue = "30", description = "With --join: wait this long for a server before failing over (default: ${DEFAULT-VALUE}).")
+    int stepTimeoutSeconds;
 
     @Option(names = "--prompt", defaultValue = "Once upon a time", description = "The prompt (default: ${DEFAULT-VALUE}).")
     String prompt;
@@ -63,48 +97,80 @@ final class GenerateCommand implements Callable<Integer> {
     boolean ignoreEos;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
         threads.apply();
+        if ((localDir == null) == (join == null)) {
+            throw new IllegalArgumentException("Give exactly one of --local MODEL_DIR and --join HOST:PORT.");
+        }
+        if (join != null && swarmModelDir == null) {
+            throw new IllegalArgumentException("With --join, give --model MODEL_DIR: the checkpoint whose embeddings and LM "
+                    + "head run here.");
+        }
+        Path modelDir = localDir != null ? localDir : swarmModelDir;
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter out = spec.commandLine().getOut();
         ModelConfig config = ModelConfig.read(modelDir);
+        DType computeType = dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype);
         try (Tokenizer tokenizer = Tokenizer.load(modelDir)) {
-            DType computeType = dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype);
-            Progress progress = new Progress(err, "Loading blocks", config.numLayers());
-            try (LocalModel model = LocalModel.load(modelDir, computeType, i -> progress.update(i + 1))) {
-                String text = chat ? tokenizer.applyChatTemplate(List.of(new ChatMessage("user", prompt)), true) : prompt;
-                long[] ids = tokenizer.encode(text, !chat);
-                int maxLength = ids.length + maxNewTokens;
-                long[] stops = ignoreEos || tokenizer.eosTokenId().isEmpty() ? new long[0]
-                        : new long[] {tokenizer.eosTokenId().getAsLong()};
-                GenerationOptions options = new GenerationOptions(maxNewTokens,
-                        new SamplingOptions(temperature, topK, topP, repetitionPenalty, seed), stops);
-                StreamingDetokenizer detokenizer = tokenizer.streaming();
-                out.print(prompt);
-                long start = System.nanoTime();
-                long[] firstTokenNanos = {0};
-                long[][] generated;
-                try (KvCache cache = model.blocks().newCache(1, maxLength)) {
-                    generated = model.generator(cache).generate(new long[][] {ids}, 0, options, (step, tokens) -> {
-                        if (step == 0) {
-                            firstTokenNanos[0] = System.nanoTime() - start;
-                        }
-                        if (!options.isStop(tokens[0])) {
-                            out.print(detokenizer.push(tokens[0]));
-                            out.flush();
-                        }
-                        return true;
-                    });
+            String text = chat ? tokenizer.applyChatTemplate(List.of(new ChatMessage("user", prompt)), true) : prompt;
+            long[] ids = tokenizer.encode(text, !chat);
+            long[] stops = ignoreEos || tokenizer.eosTokenId().isEmpty() ? new long[0]
+                    : new long[] {tokenizer.eosTokenId().getAsLong()};
+            GenerationOptions options = new GenerationOptions(maxNewTokens,
+                    new SamplingOptions(temperature, topK, topP, repetitionPenalty, seed), stops);
+            StreamingDetokenizer detokenizer = tokenizer.streaming();
+            out.print(prompt);
+            out.flush();
+            long start = System.nanoTime();
+            long[] firstTokenNanos = {0};
+            int[] count = {0};
+            Generator.TokenSink sink = (step, tokens) -> {
+                if (step == 0) {
+                    firstTokenNanos[0] = System.nanoTime() - start;
                 }
-                out.println(detokenizer.flush());
-                double seconds = (System.nanoTime() - start) / 1e9;
-                int n = generated[0].length;
-                err.printf("%d tokens in %.2f s (first token after %.0f ms, then %.1f tokens/s) on %d threads, %s%n", n,
-                        seconds, firstTokenNanos[0] / 1e6,
-                        n > 1 ? (n - 1) / (seconds - firstTokenNanos[0] / 1e9) : 0.0, Torch.threads(),
-                        computeType.torchName());
+                count[0]++;
+                if (!options.isStop(tokens[0])) {
+                    out.print(detokenizer.push(tokens[0]));
+                    out.flush();
+                }
+                return true;
+            };
+            if (localDir != null) {
+                Progress progress = new Progress(err, "Loading blocks", config.numLayers());
+                try (LocalModel model = LocalModel.load(modelDir, computeType, i -> progress.update(i + 1));
+                     KvCache cache = model.blocks().newCache(1, ids.length + maxNewTokens)) {
+                    model.generator(cache).generate(new long[][] {ids}, 0, options, sink);
+                }
+            } else {
+                generateInSwarm(modelDir, computeType, ids, options, sink);
             }
+            out.println(detokenizer.flush());
+            double seconds = (System.nanoTime() - start) / 1e9;
+            int n = count[0];
+            err.printf("%d tokens in %.2f s (first token after %.0f ms, then %.1f tokens/s) on %d threads, %s%n", n,
+                    seconds, firstTokenNanos[0] / 1e6,
+                    n > 1 ? (n - 1) / (seconds - firstTokenNanos[0] / 1e9) : 0.0, Torch.threads(), computeType.torchName());
         }
         return 0;
+    }
+
+    private void generateInSwarm(Path modelDir, DType computeType, long[] ids, GenerationOptions options,
+                                 Generator.TokenSink sink) throws Exception {
+        String name = modelName != null ? modelName : modelDir.toAbsolutePath().normalize().getFileName().toString();
+        Vertx vertx = Vertx.vertx();
+        HazelcastInstance hazelcast = SwarmCluster.client(swarm, join);
+        var blocking = Executors.newSingleThreadExecutor();
+        try (SwarmClient client = new SwarmClient(vertx, new HazelcastDirectory(hazelcast, blocking), ServerFilter.ALL,
+                Clock.systemUTC(), 64 << 20);
+             DistributedModel model = DistributedModel.load(modelDir, name, computeType, client);
+             DistributedModel.Session session = model.session(ids.length + maxNewTokens, 1, SessionOptions.defaults()
+                     .withPush(!noPush).withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds)))) {
+            int[] step = {0};
+            session.generate(new long[][] {ids}, options).blockingForEach(tokens -> sink.accept(step[0]++, tokens));
+        } finally {
+            blocking.shutdown();
+            hazelcast.shutdown();
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
     }
 }

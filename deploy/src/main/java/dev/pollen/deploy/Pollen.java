@@ -10,12 +10,14 @@ import picocli.CommandLine.Command;
 /** The one {@code pollen} command; each job is a subcommand. */
 @Command(name = "pollen", mixinStandardHelpOptions = true, versionProvider = Pollen.Version.class,
         description = "Run and fine-tune large language models across machines that come and go.",
-        subcommands = {MakeModelCommand.class, GenerateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {MakeModelCommand.class, ServeCommand.class, GenerateCommand.class, SwarmCommand.class,
+                BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Pollen implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
+        Logging.configure();
         System.exit(commandLine().execute(args));
     }
 

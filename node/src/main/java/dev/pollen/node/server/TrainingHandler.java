@@ -1,5 +1,7 @@
 package dev.pollen.node.server;
 
+import dev.pollen.node.wire.TensorBridge;
+
 import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.protocol.BlockRange;
 import dev.pollen.protocol.TensorCodec;

@@ -27,6 +27,9 @@ public final class SwarmNetwork {
         config.setProperty("hazelcast.wait.seconds.before.join", "0");
         config.setProperty("hazelcast.socket.bind.any", "false");
         config.setProperty("hazelcast.logging.type", "jdk");
+        // Pollen stops its directory member itself, after withdrawing the server's record; Hazelcast's
+        // own shutdown hook would close the member first and the record would linger until it expires.
+        config.setProperty("hazelcast.shutdownhook.enabled", "false");
         NetworkConfig network = config.getNetworkConfig();
         network.setPort(port).setPortAutoIncrement(true).setPortCount(100);
         network.getInterfaces().setEnabled(true).setInterfaces(List.of(host));

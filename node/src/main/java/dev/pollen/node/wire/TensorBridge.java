@@ -1,7 +1,8 @@
-package dev.pollen.node.server;
+package dev.pollen.node.wire;
 
 import com.google.protobuf.ByteString;
 import dev.pollen.inference.tensor.Torch;
+import dev.pollen.node.server.InvalidRequestException;
 import dev.pollen.protocol.TensorCodec;
 import dev.pollen.protocol.grpc.DType;
 import org.bytedeco.javacpp.BytePointer;
@@ -25,6 +26,14 @@ public final class TensorBridge {
             case BFLOAT16 -> ScalarType.BFloat16;
             case FLOAT16 -> ScalarType.Half;
             default -> throw new InvalidRequestException("Tensor dtype " + dtype + " is not FLOAT32, BFLOAT16 or FLOAT16");
+        };
+    }
+
+    public static DType dtype(dev.pollen.inference.checkpoint.DType dtype) {
+        return switch (dtype) {
+            case F32 -> DType.FLOAT32;
+            case BF16 -> DType.BFLOAT16;
+            case F16 -> DType.FLOAT16;
         };
     }
 

@@ -1,0 +1,162 @@
+package dev.pollen.deploy;
+
+import com.hazelcast.core.HazelcastInstance;
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.node.server.BlockServer;
+import dev.pollen.node.server.ServerSettings;
+import dev.pollen.protocol.BlockRange;
+import dev.pollen.scheduler.directory.HazelcastDirectory;
+import io.vertx.core.Vertx;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Host a span of a model's blocks and serve it to the swarm.",
+                "Without --join it starts a new swarm; with --join it joins one. SIGTERM stops it cleanly:",
+                "the record turns DRAINING, open sessions get time to finish, then the record is removed."})
+final class ServeCommand implements java.util.concurrent.Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "MODEL_DIR", description = "Hugging Face checkpoint directory.")
+    Path modelDir;
+
+    @Option(names = "--blocks", paramLabel = "START:END", description = "Serve exactly these blocks (no rebalancing).")
+    String blocks;
+
+    @Option(names = "--num-blocks", description = "Serve this many blocks where the swarm needs them most.")
+    Integer numBlocks;
+
+    @Option(names = "--model-name", description = "The model's name in the swarm (default: the directory's name).")
+    String modelName;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to listen on and announce (default: ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "0", description = "gRPC port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
+    String swarm;
+
+    @Option(names = "--hazelcast-port", defaultValue = "5701", description = "First directory port to try (default: ${DEFAULT-VALUE}).")
+    int hazelcastPort;
+
+    @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Directory members of the swarm to join.")
+    List<String> join = List.of();
+
+    @Option(names = "--lite", description = "Join as a lite directory member: holds no directory data, so leaving moves none.")
+    boolean lite;
+
+    @Option(names = "--public-name", defaultValue = "", description = "A name for the swarm page.")
+    String publicName;
+
+    @Option(names = "--dtype", defaultValue = "auto", description = "Compute dtype: auto (the checkpoint's), bf16, fp16, fp32 (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--cache-tokens", defaultValue = "16384", description = "KV cache budget in tokens (default: ${DEFAULT-VALUE}).")
+    long cacheTokens;
+
+    @Option(names = "--max-length", defaultValue = "2048", description = "Longest session accepted (default: ${DEFAULT-VALUE}).")
+    int maxLength;
+
+    @Option(names = "--max-batch", defaultValue = "8", description = "Most sequences per session (default: ${DEFAULT-VALUE}).")
+    int maxBatch;
+
+    @Option(names = "--max-sessions", defaultValue = "64", description = "Most open sessions (default: ${DEFAULT-VALUE}).")
+    int maxSessions;
+
+    @Option(names = "--max-message-mb", defaultValue = "64", description = "Largest gRPC message in MiB (default: ${DEFAULT-VALUE}).")
+    int maxMessageMb;
+
+    @Option(names = "--session-idle-s", defaultValue = "300", description = "Close sessions idle this long (default: ${DEFAULT-VALUE}).")
+    int sessionIdleSeconds;
+
+    @Option(names = "--step-timeout-s", defaultValue = "60", description = "Deadline of a step in the compute queue (default: ${DEFAULT-VALUE}).")
+    int stepTimeoutSeconds;
+
+    @Option(names = "--announce-period-s", defaultValue = "10", description = "Directory refresh period; records live two (default: ${DEFAULT-VALUE}).")
+    int announceSeconds;
+
+    @Option(names = "--compute-threads", defaultValue = "0", description = "LibTorch threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
+    int computeThreads;
+
+    @Option(names = "--throughput", defaultValue = "auto", description = "auto (measured at start) or requests/s to announce (default: ${DEFAULT-VALUE}).")
+    String throughput;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        ModelConfig config = ModelConfig.read(modelDir);
+        if ((blocks == null) == (numBlocks == null)) {
+            throw new IllegalArgumentException("Give exactly one of --blocks START:END and --num-blocks N.");
+        }
+        ServerSettings settings = new ServerSettings(modelDir, modelName != null ? modelName
+                : modelDir.toAbsolutePath().normalize().getFileName().toString(),
+                blocks == null ? null : BlockRange.parse(blocks), numBlocks == null ? 0 : numBlocks, host, port, swarm,
+                hazelcastPort, join, publicName, dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype),
+                cacheTokens, maxLength, maxBatch, maxSessions, maxMessageMb << 20, Duration.ofSeconds(sessionIdleSeconds),
+                Duration.ofSeconds(stepTimeoutSeconds), Duration.ofSeconds(announceSeconds), computeThreads,
+                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), 0.75);
+
+        Vertx vertx = SwarmCluster.server(swarm, host, hazelcastPort, join, lite).await(2, TimeUnit.MINUTES);
+        HazelcastInstance hazelcast = SwarmCluster.hazelcast(vertx);
+        var blocking = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "pollen-directory");
+            t.setDaemon(true);
+            return t;
+        });
+        HazelcastDirectory directory = new HazelcastDirectory(hazelcast, blocking);
+        Progress progress = new Progress(spec.commandLine().getErr(), "Loading blocks",
+                settings.blocks() != null ? settings.blocks().length() : settings.numBlocks());
+        int[] loaded = {0};
+        BlockServer server = new BlockServer(settings, directory, i -> progress.update(++loaded[0]));
+        String deployment;
+        try {
+            deployment = vertx.deployVerticle(server).await(10, TimeUnit.MINUTES);
+        } catch (Exception e) {
+            vertx.close().await(30, TimeUnit.SECONDS);
+            throw e;
+        }
+        var member = hazelcast.getCluster().getLocalMember().getAddress();
+        out.printf("pollen: serving blocks %s of %s at %s:%d; swarm '%s' directory member %s:%d%n", server.blocks(),
+                settings.modelName(), host, server.port(), swarm, member.getHost(), member.getPort());
+        out.flush();
+
+        CountDownLatch stopped = new CountDownLatch(1);
+        PrintWriter err = spec.commandLine().getErr();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            // Written directly: java.util.logging may already be shut down by its own hook.
+            err.println("pollen: stopping: the record turns DRAINING and open sessions get up to "
+                    + BlockServer.DRAIN_TIMEOUT.toSeconds() + " s to finish");
+            err.flush();
+            try {
+                vertx.undeploy(deployment).await(BlockServer.DRAIN_TIMEOUT.toSeconds() + 10, TimeUnit.SECONDS);
+            } catch (Exception ignored) {
+                // the process is ending
+            } finally {
+                try {
+                    vertx.close().await(20, TimeUnit.SECONDS);
+                } catch (Exception ignored) {
+                    // the process is ending
+                }
+                err.println("pollen: stopped; this server's record is withdrawn");
+                err.flush();
+                stopped.countDown();
+            }
+        }, "pollen-shutdown"));
+        stopped.await();
+        return 0;
+    }
+}

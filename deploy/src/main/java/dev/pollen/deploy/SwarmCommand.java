@@ -1,0 +1,66 @@
+package dev.pollen.deploy;
+
+import com.hazelcast.core.HazelcastInstance;
+import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.protocol.ModelInfo;
+import dev.pollen.protocol.ServerInfo;
+import dev.pollen.scheduler.directory.HazelcastDirectory;
+import dev.pollen.scheduler.selection.BlockSelection;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+@Command(name = "swarm", mixinStandardHelpOptions = true,
+        description = "Show what the swarm serves: every model with its block coverage, every server with its span.")
+final class SwarmCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--join", split = ",", required = true, paramLabel = "HOST:PORT", description = "Directory members of the swarm.")
+    List<String> join;
+
+    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
+    String swarm;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        HazelcastInstance client = SwarmCluster.client(swarm, join);
+        var executor = Executors.newSingleThreadExecutor();
+        try {
+            HazelcastDirectory directory = new HazelcastDirectory(client, executor);
+            List<ModelInfo> models = directory.models().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            List<ServerInfo> servers = directory.allServers().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            if (models.isEmpty()) {
+                out.println("The swarm '" + swarm + "' serves no model yet.");
+            }
+            for (ModelInfo model : models) {
+                List<ServerInfo> mine = servers.stream().filter(s -> s.model().equals(model.name())).toList();
+                double[] throughputs = BlockSelection.blockThroughputs(mine, model.numBlocks());
+                StringBuilder coverage = new StringBuilder();
+                int covered = 0;
+                for (double t : throughputs) {
+                    coverage.append(t > 0 ? '#' : '.');
+                    covered += t > 0 ? 1 : 0;
+                }
+                out.printf("model %s: %d blocks, %d covered [%s], weakest block %.2f req/s, fingerprint %s%n", model.name(),
+                        model.numBlocks(), covered, coverage, BlockSelection.minimum(throughputs), model.fingerprint());
+                out.printf("  %-38s %-10s %-9s %12s %14s  %s%n", "server", "blocks", "state", "throughput", "cache left", "address");
+                for (ServerInfo s : mine.stream().sorted(Comparator.comparingInt((ServerInfo s) -> s.blocks().start())).toList()) {
+                    out.printf("  %-38s %-10s %-9s %12.2f %14d  %s%s%n", s.serverId(), s.blocks(), s.state(), s.throughput(),
+                            s.cacheTokensLeft(), s.address(), s.publicName().isEmpty() ? "" : " (" + s.publicName() + ")");
+                }
+            }
+        } finally {
+            executor.shutdown();
+            client.shutdown();
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,122 @@
+package dev.pollen.node.client;
+
+import dev.pollen.inference.checkpoint.Checkpoint;
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.generate.GenerationOptions;
+import dev.pollen.inference.generate.Generator;
+import dev.pollen.inference.model.Architecture;
+import dev.pollen.inference.model.ModelHead;
+import dev.pollen.inference.tensor.Torch;
+import dev.pollen.protocol.ModelInfo;
+import io.reactivex.rxjava3.core.BackpressureStrategy;
+import io.reactivex.rxjava3.core.Flowable;
+import io.reactivex.rxjava3.schedulers.Schedulers;
+
+import java.nio.file.Path;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * A model whose blocks live in the swarm: the embeddings, final norm and LM head run here, the
+ * blocks through an {@link InferenceSession}. Generation runs on this model's own worker thread
+ * and streams tokens as an RxJava {@link Flowable}.
+ */
+public final class DistributedModel implements AutoCloseable {
+    private final ModelHead head;
+    private final ModelConfig config;
+    private final ModelInfo model;
+    private final SwarmClient swarm;
+    private final ExecutorService worker;
+
+    private DistributedModel(ModelHead head, ModelConfig config, ModelInfo model, SwarmClient swarm) {
+        this.head = head;
+        this.config = config;
+        this.model = model;
+        this.swarm = swarm;
+        this.worker = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "pollen-client-" + model.name());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /**
+     * Loads the client-side parts from a local checkpoint and finds the model in the swarm; the
+     * checkpoint's fingerprint must match the one the swarm serves.
+     */
+    public static DistributedModel load(Path modelDir, String modelName, DType dtype, SwarmClient swarm) {
+        ModelInfo model = swarm.model(modelName);
+        try (Checkpoint checkpoint = Checkpoint.open(modelDir)) {
+            if (!checkpoint.fingerprint().equals(model.fingerprint())) {
+                throw new IllegalArgumentException("The checkpoint in " + modelDir + " is not the model the swarm serves as '"
+                        + modelName + "' (fingerprints " + checkpoint.fingerprint() + " and " + model.fingerprint() + ")");
+            }
+            Torch.ensureThreads();
+            try (Architecture architecture = Architecture.of(checkpoint.config())) {
+                return new DistributedModel(architecture.loadHead(checkpoint, Torch.scalarType(dtype)), checkpoint.config(),
+                        model, swarm);
+            }
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public ModelInfo info() {
+        return model;
+    }
+
+    /** Opens a session that keeps its servers' caches across calls (a chat). */
+    public Session session(int maxLength, int batch, SessionOptions options) {
+        return new Session(new InferenceSession(swarm, model, maxLength, batch, options));
+    }
+
+    /** Token ids of the sequences of a batch, one array per generation step. */
+    public final class Session implements AutoCloseable {
+        private final InferenceSession remote;
+        private int position;
+
+        private Session(InferenceSession remote) {
+            this.remote = remote;
+        }
+
+        public InferenceSession remote() {
+            return remote;
+        }
+
+        /** Tokens the servers' caches hold. */
+        public int position() {
+            return position;
+        }
+
+        /**
+         * Feeds {@code tokens} (equal lengths per sequence) after what the session holds and
+         * generates; each emission is one step's tokens, one per sequence. Cancelling stops after
+         * the current step.
+         */
+        public Flowable<long[]> generate(long[][] tokens, GenerationOptions options) {
+            return Flowable.<long[]>create(emitter -> {
+                long[][] generated = new Generator(head, remote).generate(tokens, position, options, (step, next) -> {
+                    emitter.onNext(next);
+                    return !emitter.isCancelled();
+                });
+                int produced = generated.length == 0 ? 0 : generated[0].length;
+                position += tokens[0].length + Math.max(0, produced - 1);
+                emitter.onComplete();
+            }, BackpressureStrategy.BUFFER).subscribeOn(Schedulers.from(worker));
+        }
+
+        @Override
+        public void close() {
+            remote.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        worker.shutdown();
+        head.close();
+    }
+}

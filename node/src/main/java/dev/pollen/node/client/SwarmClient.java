@@ -1,0 +1,99 @@
+package dev.pollen.node.client;
+
+import dev.pollen.protocol.ModelInfo;
+import dev.pollen.protocol.ServerInfo;
+import dev.pollen.scheduler.directory.ServerDirectory;
+import dev.pollen.scheduler.routing.BanList;
+import dev.pollen.scheduler.routing.RoutePlanner;
+import dev.pollen.scheduler.routing.RoutingCosts;
+import dev.pollen.scheduler.routing.ServerFilter;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientOptions;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A client's view of the swarm: the directory, the route planner, the servers it banned, and the
+ * gRPC client its sessions share. Blocking methods are for the client's own worker threads.
+ */
+public final class SwarmClient implements AutoCloseable {
+    private final Vertx vertx;
+    private final Context context;
+    private final ServerDirectory directory;
+    private final GrpcClient grpc;
+    private final RoutePlanner planner = new RoutePlanner(RoutingCosts.DEFAULT);
+    private final BanList bans;
+    private final ServerFilter filter;
+    private final Duration directoryTimeout = Duration.ofSeconds(10);
+
+    public SwarmClient(Vertx vertx, ServerDirectory directory, ServerFilter filter, Clock clock, int maxMessageBytes) {
+        this.vertx = vertx;
+        this.context = vertx.getOrCreateContext();
+        this.directory = directory;
+        this.filter = filter;
+        this.bans = new BanList(Duration.ofSeconds(15), Duration.ofMinutes(10), clock);
+        this.grpc = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(maxMessageBytes));
+    }
+
+    Vertx vertx() {
+        return vertx;
+    }
+
+    /** The event-loop context every session of this client runs its network work on. */
+    Context context() {
+        return context;
+    }
+
+    GrpcClient grpc() {
+        return grpc;
+    }
+
+    RoutePlanner planner() {
+        return planner;
+    }
+
+    public BanList bans() {
+        return bans;
+    }
+
+    ServerFilter filter() {
+        return filter;
+    }
+
+    /** The model's record (blocking). */
+    public ModelInfo model(String name) {
+        List<ModelInfo> models = join(directory.models());
+        return models.stream().filter(m -> m.name().equals(name)).findFirst().orElseThrow(() ->
+                new IllegalArgumentException("The swarm serves no model named '" + name + "'; it serves "
+                        + (models.isEmpty() ? "none" : String.join(", ", models.stream().map(ModelInfo::name).toList()))));
+    }
+
+    /** The live servers of a model with the model's weights (blocking). */
+    public List<ServerInfo> servers(ModelInfo model) {
+        return join(directory.servers(model.name())).stream()
+                .filter(s -> s.modelFingerprint().equals(model.fingerprint())).toList();
+    }
+
+    private <T> T join(java.util.concurrent.CompletionStage<T> stage) {
+        try {
+            return stage.toCompletableFuture().get(directoryTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException("The swarm directory failed: " + e.getCause().getMessage(), e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("The swarm directory did not answer within " + directoryTimeout.toSeconds() + " s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("Interrupted while reading the swarm directory");
+        }
+    }
+
+    @Override
+    public void close() {
+        grpc.close();
+    }
+}

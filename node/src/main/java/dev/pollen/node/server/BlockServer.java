@@ -1,0 +1,234 @@
+package dev.pollen.node.server;
+
+import dev.pollen.node.wire.TensorBridge;
+
+import dev.pollen.inference.bench.ThroughputProbe;
+import dev.pollen.inference.checkpoint.Checkpoint;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.model.BlockSpan;
+import dev.pollen.inference.tensor.Torch;
+import dev.pollen.protocol.BlockRange;
+import dev.pollen.protocol.ModelInfo;
+import dev.pollen.protocol.ServerInfo;
+import dev.pollen.protocol.ServerState;
+import dev.pollen.protocol.grpc.InfoResponse;
+import dev.pollen.scheduler.directory.ServerDirectory;
+import dev.pollen.scheduler.selection.BlockSelection;
+import dev.pollen.scheduler.throughput.Throughput;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientOptions;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerOptions;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.IntConsumer;
+import java.util.logging.Logger;
+
+/**
+ * A block server: loads a span of a model, serves it over gRPC and keeps its record in the swarm
+ * directory. Start: register the model (refusing other weights under its name), choose the span,
+ * announce JOINING, load the span and measure it on the compute worker, listen, announce ONLINE.
+ * Stop: announce DRAINING, let open sessions finish for a bounded time, withdraw the record, close.
+ */
+public final class BlockServer extends VerticleBase {
+    private static final Logger LOG = Logger.getLogger(BlockServer.class.getName());
+    /** How long a stopping server waits for its open sessions to end before closing them. */
+    public static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(10);
+    public static final String VERSION = "0.1.0";
+
+    private final ServerSettings settings;
+    private final ServerDirectory directory;
+    private final IntConsumer loadProgress;
+    private final String serverId = UUID.randomUUID().toString();
+    private ComputeWorker compute;
+    private BlockSpan span;
+    private ModelConfig config;
+    private String fingerprint;
+    private SessionManager sessions;
+    private CacheBudget budget;
+    private Announcer announcer;
+    private HttpServer http;
+    private GrpcClient pushClient;
+    private Throughput throughput;
+    private long idleTimer = -1;
+
+    public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress) {
+        this.settings = settings;
+        this.directory = directory;
+        this.loadProgress = loadProgress;
+    }
+
+    public String serverId() {
+        return serverId;
+    }
+
+    public int port() {
+        return http.actualPort();
+    }
+
+    public BlockRange blocks() {
+        return BlockRange.of(span.start(), span.end());
+    }
+
+    @Override
+    public Future<?> start() {
+        compute = new ComputeWorker("pollen-compute-0", 1024);
+        Torch.setThreads(settings.computeThreads());
+        return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
+                    try (Checkpoint checkpoint = Checkpoint.open(settings.modelDir())) {
+                        return new Object[] {checkpoint.config(), checkpoint.fingerprint()};
+                    }
+                }), context)
+                .compose(read -> {
+                    config = (ModelConfig) read[0];
+                    fingerprint = (String) read[1];
+                    return Future.fromCompletionStage(directory.registerModel(
+                            new ModelInfo(settings.modelName(), config.numLayers(), fingerprint)), context);
+                })
+                .compose(registered -> {
+                    if (!registered.fingerprint().equals(fingerprint) || registered.numBlocks() != config.numLayers()) {
+                        return Future.failedFuture(new IllegalStateException("The swarm already serves a model named '"
+                                + settings.modelName() + "' with other weights (fingerprint " + registered.fingerprint()
+                                + ", this checkpoint's is " + fingerprint + "); choose another --model-name"));
+                    }
+                    return chooseBlocks();
+                })
+                .compose(blocks -> {
+                    budget = new CacheBudget(vertx, settings.cacheTokens());
+                    announcer = new Announcer(vertx, context, directory, this::record, settings.announcePeriod(),
+                            settings.recordTimeToLive());
+                    LOG.info("Loading blocks " + blocks + " of " + settings.modelName() + " (" + config.numLayers()
+                            + " blocks) from " + settings.modelDir());
+                    return announcer.announce(ServerState.JOINING).compose(v -> load(blocks));
+                })
+                .compose(v -> listen())
+                .compose(v -> {
+                    idleTimer = vertx.setPeriodic(SessionManager.idleCheckPeriod().toMillis(), id -> sessions.closeIdle());
+                    return announcer.announce(ServerState.ONLINE);
+                })
+                .onSuccess(v -> LOG.info("Serving blocks " + blocks() + " of " + settings.modelName() + " at "
+                        + settings.host() + ":" + port() + " in swarm '" + settings.swarm() + "'"));
+    }
+
+    private Future<BlockRange> chooseBlocks() {
+        if (settings.blocks() != null) {
+            if (settings.blocks().end() > config.numLayers()) {
+                return Future.failedFuture(new IllegalArgumentException("Blocks " + settings.blocks() + " are outside the "
+                        + config.numLayers() + " blocks of " + settings.modelName()));
+            }
+            return Future.succeededFuture(settings.blocks());
+        }
+        return Future.fromCompletionStage(directory.servers(settings.modelName()), context)
+                .map(servers -> BlockSelection.choose(servers, config.numLayers(), settings.numBlocks()));
+    }
+
+    private Future<Void> load(BlockRange blocks) {
+        return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
+            try (Checkpoint checkpoint = Checkpoint.open(settings.modelDir())) {
+                BlockSpan loaded = BlockSpan.load(checkpoint, blocks.start(), blocks.end(), settings.dtype(), loadProgress);
+                ThroughputProbe.Rates rates = settings.throughput() >= 0 ? null
+                        : ThroughputProbe.measure(loaded, 20, ThroughputProbe.FORWARD_TOKENS);
+                return new Object[] {loaded, rates};
+            }
+        }), context).map(loaded -> {
+            span = (BlockSpan) loaded[0];
+            ThroughputProbe.Rates rates = (ThroughputProbe.Rates) loaded[1];
+            // The network rate is not measured yet: on its own the compute rate decides.
+            throughput = rates == null ? new Throughput(settings.throughput(), settings.throughput(), Double.MAX_VALUE)
+                    : new Throughput(rates.inferenceRps(), rates.forwardRps(), Double.MAX_VALUE);
+            if (rates != null) {
+                LOG.info(String.format("Measured %.1f inference steps/s and %.2f %d-token forward passes/s per block",
+                        rates.inferenceRps(), rates.forwardRps(), rates.forwardTokens()));
+            }
+            return null;
+        });
+    }
+
+    private Future<Void> listen() {
+        sessions = new SessionManager(context, span, compute, budget, settings);
+        pushClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(settings.maxMessageBytes()));
+        BlockServiceHandler handler = new BlockServiceHandler(sessions, this::info,
+                new PushClient(pushClient, settings.stepTimeout()), new TrainingHandler(context, span, compute, settings));
+        GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(settings.maxMessageBytes()));
+        handler.bind(grpc);
+        http = vertx.createHttpServer(new HttpServerOptions().setHost(settings.host()).setPort(settings.port()));
+        return http.requestHandler(grpc).listen().mapEmpty();
+    }
+
+    private ServerInfo record(ServerState state) {
+        double effective = throughput == null ? 0 : throughput.effective(span == null ? 1 : span.size());
+        BlockRange blocks = span != null ? blocks() : settings.blocks() != null ? settings.blocks() : BlockRange.of(0, 1);
+        return new ServerInfo(serverId, settings.modelName(), fingerprint, blocks, state, settings.host(),
+                http == null ? 0 : port(), effective, throughput == null ? 0 : throughput.inferenceRps(),
+                throughput == null ? 0 : throughput.forwardRps(), budget.left(), settings.dtype().torchName(), "none",
+                List.of(), VERSION, settings.publicName(), Map.of());
+    }
+
+    private InfoResponse info() {
+        return InfoResponse.newBuilder().setServerId(serverId).setModel(settings.modelName())
+                .setModelFingerprint(fingerprint).setStart(span.start()).setEnd(span.end())
+                .setNumBlocks(config.numLayers()).setHiddenSize(config.hiddenSize())
+                .setComputeDtype(TensorBridge.dtype(settings.dtype())).setCacheTokensLeft(budget.left())
+                .setMaxLength(settings.maxLength()).setMaxBatch(settings.maxBatch())
+                .setMaxMessageBytes(settings.maxMessageBytes()).setVersion(VERSION)
+                .setState(announcer.state().name()).setInferenceRps(throughput.inferenceRps())
+                .setForwardRps(throughput.forwardRps()).setPush(true).build();
+    }
+
+    @Override
+    public Future<?> stop() {
+        if (announcer == null) {
+            return closeResources();
+        }
+        LOG.info("Stopping: draining " + (sessions == null ? 0 : sessions.openSessions()) + " open sessions");
+        if (sessions != null) {
+            sessions.drain();
+        }
+        Promise<Void> drained = Promise.promise();
+        long deadline = System.nanoTime() + DRAIN_TIMEOUT.toNanos();
+        announcer.announce(ServerState.DRAINING).onComplete(v -> waitForSessions(drained, deadline));
+        return drained.future()
+                .compose(v -> announcer.withdraw(serverId))
+                .eventually(this::closeResources)
+                .onComplete(v -> LOG.info("Stopped; the record of this server is withdrawn"));
+    }
+
+    private void waitForSessions(Promise<Void> drained, long deadlineNanos) {
+        if (sessions == null || sessions.openSessions() == 0 || System.nanoTime() > deadlineNanos) {
+            drained.complete();
+            return;
+        }
+        vertx.setTimer(100, id -> waitForSessions(drained, deadlineNanos));
+    }
+
+    private Future<Void> closeResources() {
+        if (idleTimer >= 0) {
+            vertx.cancelTimer(idleTimer);
+        }
+        if (sessions != null) {
+            sessions.closeAll();
+        }
+        Future<Void> closed = http == null ? Future.succeededFuture() : http.close();
+        return closed.eventually(() -> pushClient == null ? Future.succeededFuture() : pushClient.close())
+                .eventually(() -> {
+                    if (compute != null) {
+                        BlockSpan toFree = span;
+                        compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
+                            if (toFree != null) {
+                                toFree.close();
+                            }
+                            return null;
+                        }).whenComplete((ok, e) -> compute.close());
+                    }
+                    return Future.succeededFuture();
+                });
+    }
+}
