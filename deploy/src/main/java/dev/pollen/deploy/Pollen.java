@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
 @Command(name = "pollen", mixinStandardHelpOptions = true, versionProvider = Pollen.Version.class,
         description = "Run and fine-tune large language models across machines that come and go.",
         subcommands = {MakeModelCommand.class, ServeCommand.class, GenerateCommand.class, SwarmCommand.class,
-                BenchCommand.class, CommandLine.HelpCommand.class})
+                SimulateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Pollen implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

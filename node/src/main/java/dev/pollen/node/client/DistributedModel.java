@@ -98,13 +98,18 @@ public final class DistributedModel implements AutoCloseable {
          */
         public Flowable<long[]> generate(long[][] tokens, GenerationOptions options) {
             return Flowable.<long[]>create(emitter -> {
-                long[][] generated = new Generator(head, remote).generate(tokens, position, options, (step, next) -> {
-                    emitter.onNext(next);
-                    return !emitter.isCancelled();
-                });
-                int produced = generated.length == 0 ? 0 : generated[0].length;
-                position += tokens[0].length + Math.max(0, produced - 1);
-                emitter.onComplete();
+                try {
+                    long[][] generated = new Generator(head, remote).generate(tokens, position, options, (step, next) -> {
+                        emitter.onNext(next);
+                        return !emitter.isCancelled();
+                    });
+                    int produced = generated.length == 0 ? 0 : generated[0].length;
+                    position += tokens[0].length + Math.max(0, produced - 1);
+                    emitter.onComplete();
+                } catch (Throwable t) {
+                    // RxJava rethrows errors it deems fatal instead of signalling them; the caller must hear of every one.
+                    emitter.tryOnError(t);
+                }
             }, BackpressureStrategy.BUFFER).subscribeOn(Schedulers.from(worker));
         }
 

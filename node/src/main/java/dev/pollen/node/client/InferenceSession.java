@@ -76,6 +76,13 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         return hops.stream().map(h -> h.remote.server()).toList();
     }
 
+    /** Plans the route and opens its sessions now rather than at the first step. */
+    public void openRoute() {
+        if (hops.isEmpty()) {
+            hops.addAll(open(BlockRange.of(0, model.numBlocks()), null));
+        }
+    }
+
     @Override
     public Tensor step(Tensor hidden, int position) {
         dev.pollen.protocol.grpc.Tensor input = TensorBridge.toMessage(hidden.to(TensorBridge.scalarType(options.wireDtype())));

@@ -1,0 +1,142 @@
+package dev.pollen.deploy.swarm;
+
+import dev.pollen.protocol.BlockRange;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** A real `pollen serve` in its own JVM, on 127.0.0.1, with its output in a log file. */
+public final class ServerProcess implements AutoCloseable {
+    private static final Pattern SERVING = Pattern.compile(
+            "pollen: serving blocks \\[(\\d+), (\\d+)\\) of (\\S+) at ([\\d.]+):(\\d+); swarm '(\\S+)' directory member ([\\d.]+):(\\d+)");
+    private static final List<String> JVM_FLAGS = List.of("--add-modules", "java.se", "--add-exports",
+            "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens",
+            "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED", "--add-opens",
+            "jdk.management/com.sun.management.internal=ALL-UNNAMED");
+
+    private final Process process;
+    private final Path log;
+    private final BlockRange blocks;
+    private final int grpcPort;
+    private final String directoryAddress;
+
+    private ServerProcess(Process process, Path log, BlockRange blocks, int grpcPort, String directoryAddress) {
+        this.process = process;
+        this.log = log;
+        this.blocks = blocks;
+        this.grpcPort = grpcPort;
+        this.directoryAddress = directoryAddress;
+    }
+
+    /** Starts a server and waits until it serves; {@code extra} are more `serve` options. */
+    public static ServerProcess start(Path logDir, String name, Path model, String swarm, int hazelcastPort,
+                                      List<String> join, List<String> extra) throws IOException, InterruptedException {
+        Files.createDirectories(logDir);
+        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new ArrayList<>(List.of(java, "-Xmx1g"));
+        command.addAll(JVM_FLAGS);
+        command.addAll(List.of("-cp", classpath, "dev.pollen.deploy.Pollen", "serve", model.toString(), "--swarm", swarm,
+                "--hazelcast-port", String.valueOf(hazelcastPort), "--compute-threads", "1", "--throughput", "10",
+                "--announce-period-s", "2"));
+        if (!join.isEmpty()) {
+            command.addAll(List.of("--join", String.join(",", join)));
+        }
+        command.addAll(extra);
+        Path logFile = logDir.resolve(name + ".log");
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().put("OPT_OUT_TRACKING", "true");
+        Process process = builder.start();
+        CompletableFuture<Matcher> serving = new CompletableFuture<>();
+        Thread pump = new Thread(() -> {
+            try (BufferedReader reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+                 var writer = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8)) {
+                String line;
+                while ((line = reader.readLine()) != null) {
+                    writer.write(line);
+                    writer.newLine();
+                    writer.flush();
+                    Matcher m = SERVING.matcher(line);
+                    if (m.find()) {
+                        serving.complete(m);
+                    }
+                }
+            } catch (IOException ignored) {
+                // the process ended
+            }
+            serving.completeExceptionally(new IllegalStateException("server " + name + " ended before serving"));
+        }, "log-" + name);
+        pump.setDaemon(true);
+        pump.start();
+        try {
+            Matcher m = serving.get(3, TimeUnit.MINUTES);
+            return new ServerProcess(process, logFile, BlockRange.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))),
+                    Integer.parseInt(m.group(5)), m.group(7) + ":" + m.group(8));
+        } catch (Exception e) {
+            process.destroyForcibly();
+            throw new IllegalStateException("Server " + name + " did not start: " + tail(logFile), e);
+        }
+    }
+
+    public BlockRange blocks() {
+        return blocks;
+    }
+
+    public int grpcPort() {
+        return grpcPort;
+    }
+
+    public String directoryAddress() {
+        return directoryAddress;
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** kill -9. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM: a clean stop. */
+    public void terminate() {
+        process.destroy();
+    }
+
+    public boolean waitForExit(Duration timeout) throws InterruptedException {
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public String logTail() {
+        return tail(log);
+    }
+
+    static String tail(Path file) {
+        try {
+            List<String> lines = Files.readAllLines(file);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size()));
+        } catch (IOException e) {
+            return "(no log)";
+        }
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) {
+            kill();
+        }
+    }
+}
