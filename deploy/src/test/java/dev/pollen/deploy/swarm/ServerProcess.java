@@ -30,6 +30,7 @@ public final class ServerProcess implements AutoCloseable {
     private final BlockRange blocks;
     private final int grpcPort;
     private final String directoryAddress;
+    private Thread pump;
 
     private ServerProcess(Process process, Path log, BlockRange blocks, int grpcPort, String directoryAddress) {
         this.process = process;
@@ -81,8 +82,10 @@ public final class ServerProcess implements AutoCloseable {
         pump.start();
         try {
             Matcher m = serving.get(3, TimeUnit.MINUTES);
-            return new ServerProcess(process, logFile, BlockRange.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))),
-                    Integer.parseInt(m.group(5)), m.group(7) + ":" + m.group(8));
+            ServerProcess server = new ServerProcess(process, logFile, BlockRange.of(Integer.parseInt(m.group(1)),
+                    Integer.parseInt(m.group(2))), Integer.parseInt(m.group(5)), m.group(7) + ":" + m.group(8));
+            server.pump = pump;
+            return server;
         } catch (Exception e) {
             process.destroyForcibly();
             throw new IllegalStateException("Server " + name + " did not start: " + tail(logFile), e);
@@ -101,6 +104,10 @@ public final class ServerProcess implements AutoCloseable {
         return directoryAddress;
     }
 
+    public int exitCode() {
+        return process.exitValue();
+    }
+
     public boolean isAlive() {
         return process.isAlive();
     }
@@ -116,8 +123,13 @@ public final class ServerProcess implements AutoCloseable {
         process.destroy();
     }
 
+    /** Waits for the process to exit and its output to reach the log. */
     public boolean waitForExit(Duration timeout) throws InterruptedException {
-        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        boolean exited = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        if (exited) {
+            pump.join(5_000);
+        }
+        return exited;
     }
 
     public String logTail() {

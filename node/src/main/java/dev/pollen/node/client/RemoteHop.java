@@ -1,5 +1,6 @@
 package dev.pollen.node.client;
 
+import dev.pollen.node.wire.GrpcMessages;
 import dev.pollen.protocol.BlockRange;
 import dev.pollen.protocol.ServerInfo;
 import dev.pollen.protocol.grpc.BlockServiceGrpcClient;
@@ -69,7 +70,7 @@ final class RemoteHop {
                 r.endHandler(v -> {
                     GrpcStatus status = r.status();
                     fail(new HopFailedException(server, status == GrpcStatus.OK ? "the server ended the session"
-                            : status + ": " + r.statusMessage(), status));
+                            : status.name() + ": " + GrpcMessages.statusMessage(r), status));
                 });
             });
             stream.write(InferenceRequest.newBuilder().setOpen(OpenSession.newBuilder().setStart(blocks.start())

@@ -156,7 +156,8 @@ public final class BlockServer extends VerticleBase {
         sessions = new SessionManager(context, span, compute, budget, settings);
         pushClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(settings.maxMessageBytes()));
         BlockServiceHandler handler = new BlockServiceHandler(sessions, this::info,
-                new PushClient(pushClient, settings.stepTimeout()), new TrainingHandler(context, span, compute, settings));
+                new PushClient(pushClient, settings.stepTimeout()), new TrainingHandler(context, span, compute, settings),
+                settings.maxMessageBytes());
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(settings.maxMessageBytes()));
         handler.bind(grpc);
         http = vertx.createHttpServer(new HttpServerOptions().setHost(settings.host()).setPort(settings.port()));

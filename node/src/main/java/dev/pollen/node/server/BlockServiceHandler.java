@@ -10,7 +10,10 @@ import dev.pollen.protocol.grpc.PushResponse;
 import dev.pollen.protocol.grpc.SessionOpened;
 import dev.pollen.protocol.grpc.StepResult;
 import io.vertx.core.Future;
+import io.vertx.grpc.common.CodecException;
 import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.common.InvalidMessageException;
+import io.vertx.grpc.common.MessageSizeOverflowException;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
@@ -30,8 +33,11 @@ public final class BlockServiceHandler {
     private final Supplier<InfoResponse> info;
     private final PushClient push;
     private final TrainingHandler training;
+    private final long maxMessageBytes;
 
-    public BlockServiceHandler(SessionManager sessions, Supplier<InfoResponse> info, PushClient push, TrainingHandler training) {
+    public BlockServiceHandler(SessionManager sessions, Supplier<InfoResponse> info, PushClient push, TrainingHandler training,
+                               long maxMessageBytes) {
+        this.maxMessageBytes = maxMessageBytes;
         this.sessions = sessions;
         this.info = info;
         this.push = push;
@@ -41,10 +47,9 @@ public final class BlockServiceHandler {
     public void bind(GrpcServer server) {
         server.callHandler(BlockServiceGrpcService.Info, request -> request.handler(message ->
                 request.response().end(info.get())));
-        server.callHandler(BlockServiceGrpcService.Inference, this::inference);
+        server.callHandler(LenientDecoding.INFERENCE, this::inference);
         server.callHandler(BlockServiceGrpcService.Push, request -> {
-            request.invalidMessageHandler(e -> fail(request.response(), new InvalidRequestException(
-                    "The push request could not be decoded: " + e.getMessage())));
+            request.invalidMessageHandler(e -> fail(request.response(), invalid("push request", e)));
             request.handler(message -> {
                 Future<Void> done;
                 try {
@@ -58,15 +63,13 @@ public final class BlockServiceHandler {
             });
         });
         server.callHandler(BlockServiceGrpcService.Forward, request -> {
-            request.invalidMessageHandler(e -> fail(request.response(), new InvalidRequestException(
-                    "The forward request could not be decoded: " + e.getMessage())));
+            request.invalidMessageHandler(e -> fail(request.response(), invalid("forward request", e)));
             request.handler(message -> training.forward(message)
                     .onSuccess(response -> request.response().end(response))
                     .onFailure(e -> fail(request.response(), e)));
         });
         server.callHandler(BlockServiceGrpcService.Backward, request -> {
-            request.invalidMessageHandler(e -> fail(request.response(), new InvalidRequestException(
-                    "The backward request could not be decoded: " + e.getMessage())));
+            request.invalidMessageHandler(e -> fail(request.response(), invalid("backward request", e)));
             request.handler(message -> training.backward(message)
                     .onSuccess(response -> request.response().end(response))
                     .onFailure(e -> fail(request.response(), e)));
@@ -86,10 +89,15 @@ public final class BlockServiceHandler {
         };
         request.invalidMessageHandler(e -> {
             finish.run();
-            failOnce(response, ended, new InvalidRequestException("A message of the inference stream could not be decoded: "
-                    + e.getMessage()));
+            failOnce(response, ended, invalid("inference stream", e));
         });
-        request.exceptionHandler(e -> finish.run());
+        request.exceptionHandler(e -> {
+            finish.run();
+            if (e instanceof CodecException || e instanceof InvalidMessageException) {
+                // Vert.x reports a payload that does not decode here; answer it rather than let the stream be reset.
+                failOnce(response, ended, invalid("inference stream", e));
+            }
+        });
         request.endHandler(v -> {
             finish.run();
             if (!ended[0]) {
@@ -99,6 +107,12 @@ public final class BlockServiceHandler {
         });
         request.handler(message -> {
             if (ended[0]) {
+                return;
+            }
+            if (message == LenientDecoding.UNDECODABLE) {
+                finish.run();
+                failOnce(response, ended, new InvalidRequestException("A message of the inference stream could not be "
+                        + "decoded as a pollen.v1.InferenceRequest"));
                 return;
             }
             switch (message.getKindCase()) {
@@ -170,6 +184,16 @@ public final class BlockServiceHandler {
                 .build();
         push.push(next.getAddress(), next.getSessionId(), onward).onFailure(e -> LOG.log(Level.INFO,
                 "Could not push step " + step.getStepId() + " to " + next.getAddress() + ": " + e.getMessage()));
+    }
+
+    /** A message that could not be read: too large (RESOURCE_EXHAUSTED) or not a valid encoding (INVALID_ARGUMENT). */
+    private RuntimeException invalid(String what, Throwable e) {
+        if (e instanceof MessageSizeOverflowException overflow) {
+            return new ServerBusyException("A message of " + overflow.messageSize() + " bytes is larger than this server's "
+                    + "limit of " + maxMessageBytes + " bytes; send fewer tokens per step");
+        }
+        Throwable cause = e.getCause() != null ? e.getCause() : e;
+        return new InvalidRequestException("A message of the " + what + " could not be decoded: " + cause.getMessage());
     }
 
     private static void failOnce(GrpcServerResponse<?, ?> response, boolean[] ended, Throwable e) {
