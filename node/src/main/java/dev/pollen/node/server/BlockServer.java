@@ -59,6 +59,8 @@ public final class BlockServer extends VerticleBase {
     private GrpcClient pushClient;
     private Throughput throughput;
     private long idleTimer = -1;
+    private long pingTimer = -1;
+    private NeighbourPinger pinger;
 
     public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress) {
         this.settings = settings;
@@ -112,6 +114,9 @@ public final class BlockServer extends VerticleBase {
                 .compose(v -> listen())
                 .compose(v -> {
                     idleTimer = vertx.setPeriodic(SessionManager.idleCheckPeriod().toMillis(), id -> sessions.closeIdle());
+                    pinger = new NeighbourPinger(context, directory, pushClient, this::blocks, settings.modelName(), serverId,
+                            settings.stepTimeout());
+                    pingTimer = vertx.setPeriodic(settings.announcePeriod().toMillis(), id -> pinger.round());
                     return announcer.announce(ServerState.ONLINE);
                 })
                 .onSuccess(v -> LOG.info("Serving blocks " + blocks() + " of " + settings.modelName() + " at "
@@ -170,7 +175,7 @@ public final class BlockServer extends VerticleBase {
         return new ServerInfo(serverId, settings.modelName(), fingerprint, blocks, state, settings.host(),
                 http == null ? 0 : port(), effective, throughput == null ? 0 : throughput.inferenceRps(),
                 throughput == null ? 0 : throughput.forwardRps(), budget.left(), settings.dtype().torchName(), "none",
-                List.of(), VERSION, settings.publicName(), Map.of());
+                List.of(), VERSION, settings.publicName(), pinger == null ? Map.of() : pinger.averages());
     }
 
     private InfoResponse info() {
@@ -213,6 +218,9 @@ public final class BlockServer extends VerticleBase {
     private Future<Void> closeResources() {
         if (idleTimer >= 0) {
             vertx.cancelTimer(idleTimer);
+        }
+        if (pingTimer >= 0) {
+            vertx.cancelTimer(pingTimer);
         }
         if (sessions != null) {
             sessions.closeAll();
