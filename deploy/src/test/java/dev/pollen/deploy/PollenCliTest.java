@@ -57,7 +57,7 @@ class PollenCliTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"make-model", "serve", "generate", "swarm", "simulate", "bench", "bench local", "bench kernels"})
+    @ValueSource(strings = {"make-model", "serve", "generate", "chat", "swarm", "simulate", "bench", "bench local", "bench kernels"})
     @DisplayName("every subcommand has --help")
     void subcommandHelp(String sub) {
         String[] words = (sub + " --help").split(" ");

@@ -91,6 +91,15 @@ public final class DistributedModel implements AutoCloseable {
             return position;
         }
 
+        /** Forgets the tokens from {@code newPosition} on; the servers roll back at the next step. */
+        public void rollback(int newPosition) {
+            if (newPosition < 0 || newPosition > position) {
+                throw new IllegalArgumentException("Cannot roll back to " + newPosition + " in a session of " + position
+                        + " tokens");
+            }
+            position = newPosition;
+        }
+
         /**
          * Feeds {@code tokens} (equal lengths per sequence) after what the session holds and
          * generates; each emission is one step's tokens, one per sequence. Cancelling stops after

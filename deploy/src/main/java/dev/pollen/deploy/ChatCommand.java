@@ -1,0 +1,188 @@
+package dev.pollen.deploy;
+
+import com.hazelcast.core.HazelcastInstance;
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.generate.GenerationOptions;
+import dev.pollen.inference.generate.Generator;
+import dev.pollen.inference.generate.LocalModel;
+import dev.pollen.inference.model.KvCache;
+import dev.pollen.inference.sampling.SamplingOptions;
+import dev.pollen.inference.tokenizer.ChatMessage;
+import dev.pollen.inference.tokenizer.StreamingDetokenizer;
+import dev.pollen.inference.tokenizer.Tokenizer;
+import dev.pollen.node.client.DistributedModel;
+import dev.pollen.node.client.SessionOptions;
+import dev.pollen.node.client.SwarmClient;
+import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.scheduler.directory.HazelcastDirectory;
+import dev.pollen.scheduler.routing.ServerFilter;
+import io.vertx.core.Vertx;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+@Command(name = "chat", mixinStandardHelpOptions = true,
+        description = {"Chat with a model in the terminal, through the swarm (--join) or in this process (--local).",
+                "The session and its servers' caches are kept across turns: each turn sends only the new tokens.",
+                "An empty line or end of input ends the chat."})
+final class ChatCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--local", paramLabel = "MODEL_DIR", description = "Run the whole model in this process.")
+    Path localDir;
+
+    @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Directory members of a swarm.")
+    List<String> join;
+
+    @Option(names = "--model", paramLabel = "MODEL_DIR", description = "With --join: the checkpoint whose embeddings and LM head run here.")
+    Path swarmModelDir;
+
+    @Option(names = "--model-name", description = "With --join: the model's name in the swarm (default: the directory's name).")
+    String modelName;
+
+    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
+    String swarm;
+
+    @Option(names = "--system", description = "A system message to start the conversation with.")
+    String system;
+
+    @Option(names = "--max-length", defaultValue = "2048", description = "Tokens the whole conversation may reach (default: ${DEFAULT-VALUE}).")
+    int maxLength;
+
+    @Option(names = "--max-new-tokens", defaultValue = "256", description = "Tokens per reply at most (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", defaultValue = "0.7", description = "0 for greedy decoding (default: ${DEFAULT-VALUE}).")
+    double temperature;
+
+    @Option(names = "--top-p", defaultValue = "0.9", description = "Nucleus sampling threshold (default: ${DEFAULT-VALUE}).")
+    double topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampler (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @picocli.CommandLine.Mixin
+    ThreadsOption threads;
+
+    /** Runs the blocks for one turn: feeds {@code tokens} at {@code position} and generates. */
+    interface Turn {
+        long[] run(long[] tokens, int position, GenerationOptions options, Generator.TokenSink sink);
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        threads.apply();
+        if ((localDir == null) == (join == null) || (join != null && swarmModelDir == null)) {
+            throw new IllegalArgumentException("Give --local MODEL_DIR, or --join HOST:PORT with --model MODEL_DIR.");
+        }
+        Path dir = localDir != null ? localDir : swarmModelDir;
+        ModelConfig config = ModelConfig.read(dir);
+        try (Tokenizer tokenizer = Tokenizer.load(dir)) {
+            if (!tokenizer.hasChatTemplate()) {
+                throw new IllegalArgumentException("The model in " + dir + " has no chat template in tokenizer_config.json.");
+            }
+            if (localDir != null) {
+                try (LocalModel model = LocalModel.load(dir, config.torchDtype());
+                     KvCache cache = model.blocks().newCache(1, maxLength)) {
+                    Generator generator = model.generator(cache);
+                    return converse(tokenizer, (tokens, position, options, sink) ->
+                            generator.generate(new long[][] {tokens}, position, options, sink)[0]);
+                }
+            }
+            String name = modelName != null ? modelName : dir.toAbsolutePath().normalize().getFileName().toString();
+            Vertx vertx = Vertx.vertx();
+            HazelcastInstance hazelcast = SwarmCluster.client(swarm, join);
+            var blocking = Executors.newSingleThreadExecutor();
+            try (SwarmClient client = new SwarmClient(vertx, new HazelcastDirectory(hazelcast, blocking), ServerFilter.ALL,
+                    Clock.systemUTC(), 64 << 20);
+                 DistributedModel model = DistributedModel.load(dir, name, config.torchDtype(), client);
+                 DistributedModel.Session session = model.session(maxLength, 1, SessionOptions.defaults())) {
+                return converse(tokenizer, (tokens, position, options, sink) -> {
+                    session.rollback(position);
+                    int[] step = {0};
+                    List<Long> out = new ArrayList<>();
+                    session.generate(new long[][] {tokens}, options).blockingForEach(t -> {
+                        out.add(t[0]);
+                        sink.accept(step[0]++, t);
+                    });
+                    return out.stream().mapToLong(Long::longValue).toArray();
+                });
+            } finally {
+                blocking.shutdown();
+                hazelcast.shutdown();
+                vertx.close().await(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private int converse(Tokenizer tokenizer, Turn turn) throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        List<ChatMessage> messages = new ArrayList<>();
+        if (system != null) {
+            messages.add(new ChatMessage("system", system));
+        }
+        long[] fed = new long[0];   // the tokens the blocks' caches hold
+        long eos = tokenizer.eosTokenId().orElse(-1);
+        int turnNumber = 0;
+        while (true) {
+            err.print("you> ");
+            err.flush();
+            String line = in.readLine();
+            if (line == null || line.isBlank()) {
+                return 0;
+            }
+            messages.add(new ChatMessage("user", line));
+            long[] ids = tokenizer.encode(tokenizer.applyChatTemplate(messages, true), false);
+            int common = commonPrefix(fed, ids);
+            if (common == ids.length) {
+                common--;   // a step needs at least one new token
+            }
+            if (ids.length + maxNewTokens > maxLength) {
+                err.println("pollen: the conversation would pass --max-length " + maxLength + "; start a new chat.");
+                return 1;
+            }
+            GenerationOptions options = new GenerationOptions(maxNewTokens,
+                    new SamplingOptions(temperature, 0, topP, 1.0, seed + turnNumber++), eos >= 0 ? new long[] {eos} : new long[0]);
+            StreamingDetokenizer detokenizer = tokenizer.streaming();
+            out.print("model> ");
+            long[] reply = turn.run(Arrays.copyOfRange(ids, common, ids.length), common, options, (step, tokens) -> {
+                if (tokens[0] != eos) {
+                    out.print(detokenizer.push(tokens[0]));
+                    out.flush();
+                }
+                return true;
+            });
+            out.println(detokenizer.flush());
+            // The caches hold the prompt and every reply token but the last, which was never fed back.
+            fed = new long[ids.length + Math.max(0, reply.length - 1)];
+            System.arraycopy(ids, 0, fed, 0, ids.length);
+            System.arraycopy(reply, 0, fed, ids.length, Math.max(0, reply.length - 1));
+            long[] text = reply.length > 0 && reply[reply.length - 1] == eos ? Arrays.copyOf(reply, reply.length - 1) : reply;
+            messages.add(new ChatMessage("assistant", tokenizer.decode(text)));
+        }
+    }
+
+    private static int commonPrefix(long[] a, long[] b) {
+        int n = 0;
+        while (n < a.length && n < b.length && a[n] == b[n]) {
+            n++;
+        }
+        return n;
+    }
+}
