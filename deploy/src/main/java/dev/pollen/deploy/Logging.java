@@ -11,6 +11,8 @@ final class Logging {
     /** Held so the levels set here are not lost when the loggers are garbage collected. */
     private static final Logger[] QUIET = {Logger.getLogger("com.hazelcast"), Logger.getLogger("io.netty"),
         Logger.getLogger("io.vertx")};
+    /** DJL probes for CUDA at start and warns when there is none, which on a CPU machine is no news. */
+    private static final Logger DJL = Logger.getLogger("ai.djl");
 
     private Logging() {
     }
@@ -23,5 +25,6 @@ final class Logging {
         for (Logger logger : QUIET) {
             logger.setLevel(Level.parse(level));
         }
+        DJL.setLevel(Level.SEVERE);
     }
 }
