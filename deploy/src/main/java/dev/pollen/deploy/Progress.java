@@ -17,7 +17,7 @@ final class Progress {
     }
 
     void update(int done) {
-        int filled = total == 0 ? WIDTH : done * WIDTH / total;
+        int filled = total <= 0 ? WIDTH : Math.min(WIDTH, done * WIDTH / total);
         out.printf("\r%s [%s%s] %d/%d", label, "#".repeat(filled), " ".repeat(WIDTH - filled), done, total);
         if (done >= total) {
             out.printf(" in %.1f s%n", (System.nanoTime() - startNanos) / 1e9);

@@ -95,6 +95,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--throughput", defaultValue = "auto", description = "auto (measured at start) or requests/s to announce (default: ${DEFAULT-VALUE}).")
     String throughput;
 
+    @Option(names = "--balance-quality", defaultValue = "0.75",
+            description = {"With --num-blocks: move to other blocks only if the swarm's weakest block would gain more than",
+                    "this ratio allows (current / after < quality); 0 never moves (default: ${DEFAULT-VALUE})."})
+    double balanceQuality;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -108,7 +113,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                 hazelcastPort, join, publicName, dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype),
                 cacheTokens, maxLength, maxBatch, maxSessions, maxMessageMb << 20, Duration.ofSeconds(sessionIdleSeconds),
                 Duration.ofSeconds(stepTimeoutSeconds), Duration.ofSeconds(announceSeconds), computeThreads,
-                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), 0.75);
+                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), balanceQuality);
 
         Vertx vertx = SwarmCluster.server(swarm, host, hazelcastPort, join, lite).await(2, TimeUnit.MINUTES);
         HazelcastInstance hazelcast = SwarmCluster.hazelcast(vertx);

@@ -14,6 +14,7 @@ import dev.pollen.protocol.ServerState;
 import dev.pollen.protocol.grpc.InfoResponse;
 import dev.pollen.scheduler.directory.ServerDirectory;
 import dev.pollen.scheduler.selection.BlockSelection;
+import dev.pollen.scheduler.selection.Rebalancer;
 import dev.pollen.scheduler.throughput.Throughput;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -60,6 +61,10 @@ public final class BlockServer extends VerticleBase {
     private Throughput throughput;
     private long idleTimer = -1;
     private long pingTimer = -1;
+    private long rebalanceTimer = -1;
+    private TrainingHandler training;
+    private boolean moving;
+    private final java.util.SplittableRandom random = new java.util.SplittableRandom();
     private NeighbourPinger pinger;
 
     public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress) {
@@ -77,7 +82,8 @@ public final class BlockServer extends VerticleBase {
     }
 
     public BlockRange blocks() {
-        return BlockRange.of(span.start(), span.end());
+        BlockSpan current = sessions != null ? sessions.span() : span;
+        return BlockRange.of(current.start(), current.end());
     }
 
     @Override
@@ -117,6 +123,9 @@ public final class BlockServer extends VerticleBase {
                     pinger = new NeighbourPinger(context, directory, pushClient, this::blocks, settings.modelName(), serverId,
                             settings.stepTimeout());
                     pingTimer = vertx.setPeriodic(settings.announcePeriod().toMillis(), id -> pinger.round());
+                    if (settings.blocks() == null && settings.balanceQuality() > 0) {
+                        scheduleRebalance();
+                    }
                     return announcer.announce(ServerState.ONLINE);
                 })
                 .onSuccess(v -> LOG.info("Serving blocks " + blocks() + " of " + settings.modelName() + " at "
@@ -160,9 +169,9 @@ public final class BlockServer extends VerticleBase {
     private Future<Void> listen() {
         sessions = new SessionManager(context, span, compute, budget, settings);
         pushClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(settings.maxMessageBytes()));
+        training = new TrainingHandler(context, span, compute, settings);
         BlockServiceHandler handler = new BlockServiceHandler(sessions, this::info,
-                new PushClient(pushClient, settings.stepTimeout()), new TrainingHandler(context, span, compute, settings),
-                settings.maxMessageBytes());
+                new PushClient(pushClient, settings.stepTimeout()), training, settings.maxMessageBytes());
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(settings.maxMessageBytes()));
         handler.bind(grpc);
         http = vertx.createHttpServer(new HttpServerOptions().setHost(settings.host()).setPort(settings.port()));
@@ -170,8 +179,8 @@ public final class BlockServer extends VerticleBase {
     }
 
     private ServerInfo record(ServerState state) {
-        double effective = throughput == null ? 0 : throughput.effective(span == null ? 1 : span.size());
         BlockRange blocks = span != null ? blocks() : settings.blocks() != null ? settings.blocks() : BlockRange.of(0, 1);
+        double effective = throughput == null ? 0 : throughput.effective(blocks.length());
         return new ServerInfo(serverId, settings.modelName(), fingerprint, blocks, state, settings.host(),
                 http == null ? 0 : port(), effective, throughput == null ? 0 : throughput.inferenceRps(),
                 throughput == null ? 0 : throughput.forwardRps(), budget.left(), settings.dtype().torchName(), "none",
@@ -180,13 +189,68 @@ public final class BlockServer extends VerticleBase {
 
     private InfoResponse info() {
         return InfoResponse.newBuilder().setServerId(serverId).setModel(settings.modelName())
-                .setModelFingerprint(fingerprint).setStart(span.start()).setEnd(span.end())
+                .setModelFingerprint(fingerprint).setStart(blocks().start()).setEnd(blocks().end())
                 .setNumBlocks(config.numLayers()).setHiddenSize(config.hiddenSize())
                 .setComputeDtype(TensorBridge.dtype(settings.dtype())).setCacheTokensLeft(budget.left())
                 .setMaxLength(settings.maxLength()).setMaxBatch(settings.maxBatch())
                 .setMaxMessageBytes(settings.maxMessageBytes()).setVersion(VERSION)
                 .setState(announcer.state().name()).setInferenceRps(throughput.inferenceRps())
                 .setForwardRps(throughput.forwardRps()).setPush(true).build();
+    }
+
+    /**
+     * Checks whether moving would help the swarm at a randomized period (0.5 to 1.5 times
+     * {@link #rebalancePeriod()}), so servers do not all re-choose at once.
+     */
+    private void scheduleRebalance() {
+        long period = rebalancePeriod().toMillis();
+        rebalanceTimer = vertx.setTimer(Math.max(1, (long) (period * (0.5 + random.nextDouble()))), id -> {
+            rebalanceTimer = -1;
+            if (announcer.state() != ServerState.ONLINE || moving) {
+                scheduleRebalance();
+                return;
+            }
+            Future.fromCompletionStage(directory.servers(settings.modelName()), context)
+                    .compose(servers -> Rebalancer.rebalance(serverId, servers, config.numLayers(), settings.balanceQuality(),
+                            random).map(this::move).orElse(Future.succeededFuture()))
+                    .onFailure(e -> LOG.warning("The rebalancing check failed: " + e.getMessage()))
+                    .onComplete(v -> scheduleRebalance());
+        });
+    }
+
+    /** How often, on average, a server with --num-blocks checks whether to move: three announce periods. */
+    public Duration rebalancePeriod() {
+        return settings.announcePeriod().multipliedBy(3);
+    }
+
+    /**
+     * Moves to {@code target}: loads the new span while the old one keeps serving, switches new
+     * sessions to it and announces it, and frees the old span when its last session closes. Without
+     * the memory to hold both spans at once it does not move (the old blocks would go uncovered).
+     */
+    private Future<Void> move(BlockRange target) {
+        BlockRange from = blocks();
+        long needed = config.blockParameters() * target.length() * settings.dtype().bytes();
+        long available = Memory.availableBytes();
+        if (available < needed * 5 / 4) {
+            LOG.info("The swarm would gain if this server moved from " + from + " to " + target + ", but "
+                    + (available >> 20) + " MiB are free and the new span needs " + (needed >> 20) + " MiB; staying");
+            return Future.succeededFuture();
+        }
+        moving = true;
+        LOG.info("Moving from blocks " + from + " to " + target + " where the swarm needs them more; loading them first");
+        return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
+            try (Checkpoint checkpoint = Checkpoint.open(settings.modelDir())) {
+                return BlockSpan.load(checkpoint, target.start(), target.end(), settings.dtype(),
+                        i -> LOG.fine("Loaded block " + i + " for the move"));
+            }
+        }), context).map(loaded -> {
+            training.switchTo(loaded);
+            sessions.switchTo(loaded);
+            return null;
+        }).compose(v -> announcer.announce(ServerState.ONLINE))
+                .onSuccess(v -> LOG.info("Now serving blocks " + target + " (was " + from + ")"))
+                .onComplete(v -> moving = false);
     }
 
     @Override
@@ -222,6 +286,9 @@ public final class BlockServer extends VerticleBase {
         if (pingTimer >= 0) {
             vertx.cancelTimer(pingTimer);
         }
+        if (rebalanceTimer >= 0) {
+            vertx.cancelTimer(rebalanceTimer);
+        }
         if (sessions != null) {
             sessions.closeAll();
         }
@@ -229,7 +296,7 @@ public final class BlockServer extends VerticleBase {
         return closed.eventually(() -> pushClient == null ? Future.succeededFuture() : pushClient.close())
                 .eventually(() -> {
                     if (compute != null) {
-                        BlockSpan toFree = span;
+                        BlockSpan toFree = sessions != null ? sessions.span() : span;
                         compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
                             if (toFree != null) {
                                 toFree.close();

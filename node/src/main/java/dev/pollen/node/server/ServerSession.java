@@ -17,15 +17,17 @@ final class ServerSession {
     final int maxLength;
     final int batch;
     final long reservedTokens;
-    final BlockSpan span;                      // a slice of the server's span; owns nothing
+    final BlockSpan owner;                     // the server's span the session was opened on
+    final BlockSpan span;                      // a slice of it; owns nothing
     KvCache cache;                             // compute thread only
     long lastStepId = -1;                      // event loop only
     long lastActiveNanos = System.nanoTime();  // event loop only
     boolean closed;                            // event loop only
     final Consumer<InferenceResponse> results; // writes to the session's stream, on the event loop
 
-    ServerSession(String id, BlockRange blocks, int maxLength, int batch, long reservedTokens, BlockSpan span,
+    ServerSession(String id, BlockRange blocks, int maxLength, int batch, long reservedTokens, BlockSpan owner, BlockSpan span,
                   Consumer<InferenceResponse> results) {
+        this.owner = owner;
         this.id = id;
         this.blocks = blocks;
         this.maxLength = maxLength;

@@ -32,7 +32,9 @@ public final class SessionManager {
     private static final Logger LOG = Logger.getLogger(SessionManager.class.getName());
 
     private final Context context;
-    private final BlockSpan span;
+    private volatile BlockSpan span;
+    /** Sessions still open on each span: a span a move replaced is freed when its last session closes. */
+    private final Map<BlockSpan, Integer> openOn = new ConcurrentHashMap<>();
     private final ComputeWorker compute;
     private final CacheBudget budget;
     private final ServerSettings settings;
@@ -62,6 +64,31 @@ public final class SessionManager {
         return (perBlock + span.size() - 1) / span.size();
     }
 
+    public BlockSpan span() {
+        return span;
+    }
+
+    /**
+     * New sessions go to {@code next} from now on; sessions open on the current span go on there,
+     * and the current span is closed on the compute thread once the last of them closes.
+     */
+    public void switchTo(BlockSpan next) {
+        BlockSpan previous = span;
+        span = next;
+        retireIfUnused(previous);
+    }
+
+    private void retireIfUnused(BlockSpan candidate) {
+        if (candidate != span && openOn.getOrDefault(candidate, 0) == 0) {
+            openOn.remove(candidate);
+            // Training priority: a forward pass queued before the move still runs on this span first.
+            compute.submit(ComputeWorker.Priority.TRAINING, () -> {
+                candidate.close();
+                return null;
+            });
+        }
+    }
+
     /** Checks and opens a session; results of its steps go to {@code results} on the event loop. */
     public Future<ServerSession> open(OpenSession request, Consumer<InferenceResponse> results) {
         if (draining) {
@@ -73,6 +100,7 @@ public final class SessionManager {
         } catch (IllegalArgumentException e) {
             return Future.failedFuture(new InvalidRequestException("Session blocks: " + e.getMessage()));
         }
+        BlockSpan span = this.span;
         BlockRange hosted = BlockRange.of(span.start(), span.end());
         if (!hosted.contains(blocks)) {
             return Future.failedFuture(new InvalidRequestException("This server hosts blocks " + hosted + ", not " + blocks));
@@ -92,7 +120,7 @@ public final class SessionManager {
         long tokens = tokensFor(blocks, request.getBatch(), request.getMaxLength());
         long timeout = Math.min(Math.max(0, request.getAllocationTimeoutMs()), settings.stepTimeout().toMillis());
         ServerSession session = new ServerSession(UUID.randomUUID().toString(), blocks, request.getMaxLength(),
-                request.getBatch(), tokens, span.slice(blocks.start(), blocks.end()), results);
+                request.getBatch(), tokens, span, span.slice(blocks.start(), blocks.end()), results);
         return Future.fromCompletionStage(budget.reserve(tokens, timeout), context)
                 .compose(granted -> Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE,
                         () -> session.span.newCache(session.batch, session.maxLength)), context)
@@ -100,6 +128,7 @@ public final class SessionManager {
                 .map(cache -> {
                     session.cache = cache;
                     sessions.put(session.id, session);
+                    openOn.merge(session.owner, 1, Integer::sum);
                     LOG.fine(() -> "Opened session " + session.id + " on blocks " + blocks);
                     return session;
                 });
@@ -195,6 +224,9 @@ public final class SessionManager {
             }
             return null;
         }).whenComplete((ok, e) -> budget.release(session.reservedTokens));
+        if (session.cache != null && openOn.merge(session.owner, -1, Integer::sum) == 0) {
+            retireIfUnused(session.owner);
+        }
         LOG.fine(() -> "Closed session " + session.id);
     }
 

@@ -21,7 +21,7 @@ import java.util.Arrays;
  */
 public final class TrainingHandler {
     private final Context context;
-    private final BlockSpan span;
+    private volatile BlockSpan span;
     private final ComputeWorker compute;
     private final ServerSettings settings;
 
@@ -30,6 +30,11 @@ public final class TrainingHandler {
         this.span = span;
         this.compute = compute;
         this.settings = settings;
+    }
+
+    /** New passes go to {@code next}; the session manager frees the old span. */
+    public void switchTo(BlockSpan next) {
+        span = next;
     }
 
     public Future<ForwardResponse> forward(ForwardRequest request) {
@@ -43,7 +48,7 @@ public final class TrainingHandler {
         } catch (InvalidRequestException e) {
             return Future.failedFuture(e);
         }
-        BlockSpan slice = span.slice(blocks.start(), blocks.end());
+        BlockSpan slice = span.slice(blocks.start(), blocks.end());   // a pass in flight during a move finishes first: one compute thread
         return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.TRAINING,
                 Instant.now().plus(settings.stepTimeout()), () -> ForwardResponse.newBuilder()
                         .setHidden(TensorBridge.toMessage(slice.forward(TensorBridge.toTorch(request.getHidden())))).build()),

@@ -1,0 +1,30 @@
+package dev.pollen.node.server;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** How much memory the machine has free for another span of weights. */
+final class Memory {
+    private Memory() {
+    }
+
+    /**
+     * Linux's MemAvailable (what can be allocated without swapping), else the JVM's view of free
+     * physical memory. LibTorch allocates outside the Java heap, so the heap's limits do not apply.
+     */
+    static long availableBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // not Linux: fall through
+        }
+        var os = ManagementFactory.getOperatingSystemMXBean();
+        return os instanceof com.sun.management.OperatingSystemMXBean bean ? bean.getFreeMemorySize() : Long.MAX_VALUE;
+    }
+}
