@@ -2,18 +2,28 @@ package dev.pollen.inference.model;
 
 import org.bytedeco.pytorch.Tensor;
 
+import java.util.List;
+
 /** One transformer block with its weights. Owns its weight tensors; {@link #close()} frees them. */
 public interface Block extends AutoCloseable {
     /**
-     * Runs the block on hidden states at the positions the context describes.
+     * Runs the block on the hidden states of one or more sessions stacked along the batch
+     * dimension: the projections and the MLP run once for all rows, attention per segment.
      *
-     * @param hidden (batch, seq, hidden) in the block's dtype
-     * @param cache  this block's keys and values, written at the context's positions; null for a
-     *               whole-sequence forward from position 0 (training), which keeps no state
-     * @param step   positions, rotary tables, mask or bias for this step
-     * @return (batch, seq, hidden); a new tensor in the caller's pointer scope
+     * @param hidden   (rows, seq, hidden) in the block's dtype, every segment with the same seq
+     * @param segments the sessions' rows, in order, covering every row
+     * @return (rows, seq, hidden); a new tensor in the caller's pointer scope
      */
-    Tensor forward(Tensor hidden, LayerCache cache, StepContext step);
+    Tensor forward(Tensor hidden, List<Segment> segments);
+
+    /**
+     * One session.
+     *
+     * @param cache null for a whole-sequence forward from position 0 (training), which keeps no state
+     */
+    default Tensor forward(Tensor hidden, LayerCache cache, StepContext step) {
+        return forward(hidden, List.of(new Segment(0, (int) hidden.size(0), cache, step)));
+    }
 
     @Override
     void close();

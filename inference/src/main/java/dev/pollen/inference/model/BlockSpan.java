@@ -5,6 +5,8 @@ import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.tensor.Torch;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.util.ArrayList;
@@ -106,6 +108,14 @@ public final class BlockSpan implements AutoCloseable {
     }
 
     /**
+     * One session's step: the new tokens of {@code hidden} at {@code position}, through its cache.
+     *
+     * @param hidden (batch, seq, hidden) any floating dtype; converted to the span's
+     */
+    public record SessionStep(Tensor hidden, KvCache cache, int position) {
+    }
+
+    /**
      * One inference step: runs the new tokens' hidden states through every block, writing their keys
      * and values at {@code position}. A position below the cache's length rolls the cache back first.
      *
@@ -116,28 +126,69 @@ public final class BlockSpan implements AutoCloseable {
      *                                  ahead of the cache, or a length past its maximum
      */
     public Tensor step(Tensor hidden, KvCache cache, int position) {
-        checkHidden(hidden);
-        int seq = (int) hidden.size(1);
-        if (hidden.size(0) != cache.batch()) {
-            throw new IllegalArgumentException("Hidden states have batch " + hidden.size(0) + " but the session's cache holds "
+        return step(List.of(new SessionStep(hidden, cache, position))).get(0);
+    }
+
+    /**
+     * Several sessions' steps as one call: their rows are stacked, so every weight matrix is read
+     * once for all of them (decoding is bound by reading weights), while each session attends over
+     * its own cache at its own positions. Every step must have the same number of new tokens.
+     *
+     * @return each session's output, in order
+     */
+    public List<Tensor> step(List<SessionStep> steps) {
+        int seq = -1;
+        for (SessionStep s : steps) {
+            checkHidden(s.hidden());
+            if (seq >= 0 && s.hidden().size(1) != seq) {
+                throw new IllegalArgumentException("Batched steps must have equal lengths, got " + seq + " and "
+                        + s.hidden().size(1));
+            }
+            seq = (int) s.hidden().size(1);
+            checkStep(s, seq);
+        }
+        List<StepContext> contexts = new ArrayList<>();
+        TensorVector inputs = new TensorVector();
+        for (SessionStep s : steps) {
+            s.cache().rollback(s.position());
+            contexts.add(architecture.context(s.position(), seq, dtype));
+            inputs.push_back(s.hidden().to(dtype));
+        }
+        Tensor x = steps.size() == 1 ? inputs.get(0) : torch.cat(inputs, 0);
+        for (int i = 0; i < blocks.size(); i++) {
+            List<Segment> segments = new ArrayList<>(steps.size());
+            int row = 0;
+            for (int j = 0; j < steps.size(); j++) {
+                int rows = steps.get(j).cache().batch();
+                segments.add(new Segment(row, rows, steps.get(j).cache().layer(i), contexts.get(j)));
+                row += rows;
+            }
+            x = blocks.get(i).forward(x, segments);
+        }
+        List<Tensor> outputs = new ArrayList<>(steps.size());
+        int row = 0;
+        for (SessionStep s : steps) {
+            s.cache().advanceTo(s.position() + seq);
+            outputs.add(steps.size() == 1 ? x : x.narrow(0, row, s.cache().batch()));
+            row += s.cache().batch();
+        }
+        return outputs;
+    }
+
+    private void checkStep(SessionStep s, int seq) {
+        KvCache cache = s.cache();
+        if (s.hidden().size(0) != cache.batch()) {
+            throw new IllegalArgumentException("Hidden states have batch " + s.hidden().size(0) + " but the session's cache holds "
                     + cache.batch() + " sequences");
         }
-        if (position < 0 || position > cache.length()) {
-            throw new IllegalArgumentException("Position " + position + " is ahead of the session's cache, which holds "
+        if (s.position() < 0 || s.position() > cache.length()) {
+            throw new IllegalArgumentException("Position " + s.position() + " is ahead of the session's cache, which holds "
                     + cache.length() + " tokens");
         }
-        if ((long) position + seq > cache.maxLength()) {
-            throw new IllegalArgumentException("Positions up to " + (position + seq) + " exceed the session's max length "
+        if ((long) s.position() + seq > cache.maxLength()) {
+            throw new IllegalArgumentException("Positions up to " + (s.position() + seq) + " exceed the session's max length "
                     + cache.maxLength());
         }
-        cache.rollback(position);
-        StepContext step = architecture.context(position, seq, dtype);
-        Tensor x = hidden.to(dtype);
-        for (int i = 0; i < blocks.size(); i++) {
-            x = blocks.get(i).forward(x, cache.layer(i), step);
-        }
-        cache.advanceTo(position + seq);
-        return x;
     }
 
     /**

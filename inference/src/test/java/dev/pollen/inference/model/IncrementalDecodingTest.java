@@ -119,4 +119,48 @@ class IncrementalDecodingTest {
             }
         }
     }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    @DisplayName("steps of several sessions run as one batched call equal the same steps run one by one")
+    void batchedSessionsEqualSeparate(String name, Path dir) {
+        try (LocalModel model = LocalModel.load(dir, DType.F32); PointerScope scope = new PointerScope()) {
+            BlockSpan span = model.blocks();
+            int vocab = model.config().vocabSize();
+            int[] batches = {1, 2, 1};
+            int[] prefixes = {3, 7, 12};   // different positions, so each segment has its own rotary, mask and cache
+            KvCache[] together = new KvCache[3];
+            KvCache[] apart = new KvCache[3];
+            Tensor[] next = new Tensor[3];
+            try {
+                for (int i = 0; i < 3; i++) {
+                    together[i] = span.newCache(batches[i], 20);
+                    apart[i] = span.newCache(batches[i], 20);
+                    Tensor prefix = model.head().embed(randomIds(batches[i], prefixes[i], vocab, 40 + i));
+                    span.step(prefix, together[i], 0);
+                    span.step(prefix, apart[i], 0);
+                    next[i] = model.head().embed(randomIds(batches[i], 1, vocab, 50 + i));
+                }
+                java.util.List<Tensor> batched = span.step(java.util.List.of(
+                        new BlockSpan.SessionStep(next[0], together[0], prefixes[0]),
+                        new BlockSpan.SessionStep(next[1], together[1], prefixes[1]),
+                        new BlockSpan.SessionStep(next[2], together[2], prefixes[2])));
+                for (int i = 0; i < 3; i++) {
+                    Tensor alone = span.step(next[i], apart[i], prefixes[i]);
+                    double diff = maxDifference(alone, batched.get(i));
+                    assertTrue(diff < FP32_TOLERANCE, name + " session " + i + ": batched differs by " + diff);
+                    assertEquals(prefixes[i] + 1, together[i].length());
+                }
+            } finally {
+                for (int i = 0; i < 3; i++) {
+                    if (together[i] != null) {
+                        together[i].close();
+                    }
+                    if (apart[i] != null) {
+                        apart[i].close();
+                    }
+                }
+            }
+        }
+    }
 }

@@ -77,6 +77,16 @@ public final class BlockServer extends VerticleBase {
         return serverId;
     }
 
+    /** The compute worker, for tests in this package. */
+    ComputeWorker compute() {
+        return compute;
+    }
+
+    /** The session manager, for tests in this package. */
+    SessionManager sessions() {
+        return sessions;
+    }
+
     public int port() {
         return http.actualPort();
     }

@@ -17,7 +17,15 @@ import org.bytedeco.pytorch.Tensor;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import org.bytedeco.javacpp.PointerScope;
+import dev.pollen.inference.model.KvCache;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -40,6 +48,9 @@ public final class SessionManager {
     private final ServerSettings settings;
     private final Map<String, ServerSession> sessions = new ConcurrentHashMap<>();
     private volatile boolean draining;
+    private final List<PendingStep> pending = new ArrayList<>();   // guarded by itself
+    private boolean drainQueued;                                   // guarded by pending
+    private final AtomicLong batchedSteps = new AtomicLong();
 
     public SessionManager(Context context, BlockSpan span, ComputeWorker compute, CacheBudget budget, ServerSettings settings) {
         this.context = context;
@@ -160,8 +171,101 @@ public final class SessionManager {
         }
         session.lastStepId = step.getStepId();
         session.lastActiveNanos = System.nanoTime();
-        Instant deadline = Instant.now().plus(settings.stepTimeout());
-        return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE, deadline, () -> {
+        PendingStep pendingStep = new PendingStep(session, step, Instant.now().plus(settings.stepTimeout()),
+                new CompletableFuture<>());
+        synchronized (pending) {
+            pending.add(pendingStep);
+            if (!drainQueued) {
+                drainQueued = true;
+                compute.submit(ComputeWorker.Priority.INFERENCE, Instant.MAX, this::runPending).exceptionally(e -> {
+                    failAll(e);
+                    return null;
+                });
+            }
+        }
+        return Future.fromCompletionStage(pendingStep.result(), context);
+    }
+
+    /** A step waiting for the compute thread. */
+    private record PendingStep(ServerSession session, InferenceStep step, Instant deadline,
+                               CompletableFuture<StepResult> result) {
+        long tokens() {
+            return step.getHidden().getShape(1);
+        }
+    }
+
+    /** Steps waiting for the compute thread. */
+    int pendingSteps() {
+        synchronized (pending) {
+            return pending.size();
+        }
+    }
+
+    /** Steps that ran as part of a batched call of several sessions, since start. */
+    public long batchedSteps() {
+        return batchedSteps.get();
+    }
+
+    /**
+     * Runs every step that queued since the last drain, on the compute thread. Single-token steps of
+     * different sessions on the same blocks run as one batched call (each weight is read once for
+     * all of them); the rest, and any step a batch cannot take, run alone.
+     */
+    private Void runPending() {
+        List<PendingStep> steps;
+        synchronized (pending) {
+            steps = new ArrayList<>(pending);
+            pending.clear();
+            drainQueued = false;
+        }
+        Instant now = Instant.now();
+        Map<String, List<PendingStep>> groups = new LinkedHashMap<>();
+        for (PendingStep p : steps) {
+            if (now.isAfter(p.deadline())) {
+                p.result().completeExceptionally(new TimeoutException("The step's deadline passed while it waited for the "
+                        + "compute worker"));
+            } else if (batchable(p)) {
+                groups.computeIfAbsent(System.identityHashCode(p.session().owner) + " " + p.session().blocks,
+                        k -> new ArrayList<>()).add(p);
+            } else {
+                runAlone(p);
+            }
+        }
+        for (List<PendingStep> group : groups.values()) {
+            if (group.size() == 1) {
+                runAlone(group.get(0));
+                continue;
+            }
+            try (PointerScope scope = new PointerScope()) {
+                List<BlockSpan.SessionStep> inputs = new ArrayList<>();
+                for (PendingStep p : group) {
+                    inputs.add(new BlockSpan.SessionStep(TensorBridge.toTorch(p.step().getHidden()), p.session().cache,
+                            p.step().getPosition()));
+                }
+                List<Tensor> outputs = group.get(0).session().span.step(inputs);
+                for (int i = 0; i < group.size(); i++) {
+                    PendingStep p = group.get(i);
+                    p.result().complete(result(p, outputs.get(i)));
+                }
+                batchedSteps.addAndGet(group.size());
+            } catch (RuntimeException e) {
+                group.stream().filter(p -> !p.result().isDone()).forEach(this::runAlone);
+            }
+        }
+        return null;
+    }
+
+    /** A step that can share a call: one new token, no reordering, and checks that pass now. */
+    private static boolean batchable(PendingStep p) {
+        KvCache cache = p.session().cache;
+        return p.tokens() == 1 && p.step().getHypothesisIdsCount() == 0 && !cache.isClosed()
+                && p.step().getPosition() <= cache.length();
+    }
+
+    private void runAlone(PendingStep p) {
+        try (PointerScope scope = new PointerScope()) {
+            ServerSession session = p.session();
+            InferenceStep step = p.step();
             if (session.cache.isClosed()) {
                 throw new InvalidRequestException("Session " + session.id + " is closed");
             }
@@ -172,11 +276,26 @@ public final class SessionManager {
             if (step.getHypothesisIdsCount() > 0) {
                 session.cache.reorder(step.getHypothesisIdsList().stream().mapToLong(Long::longValue).toArray());
             }
-            Tensor hidden = TensorBridge.toTorch(step.getHidden());
-            Tensor output = session.span.step(hidden, session.cache, step.getPosition());
-            return StepResult.newBuilder().setStepId(step.getStepId()).setPosition(session.cache.length())
-                    .setHidden(TensorBridge.toMessage(output)).build();
-        }), context);
+            Tensor output = session.span.step(TensorBridge.toTorch(step.getHidden()), session.cache, step.getPosition());
+            p.result().complete(result(p, output));
+        } catch (Throwable t) {
+            p.result().completeExceptionally(t);
+        }
+    }
+
+    private static StepResult result(PendingStep p, Tensor output) {
+        return StepResult.newBuilder().setStepId(p.step().getStepId()).setPosition(p.session().cache.length())
+                .setHidden(TensorBridge.toMessage(output)).build();
+    }
+
+    private void failAll(Throwable e) {
+        List<PendingStep> steps;
+        synchronized (pending) {
+            steps = new ArrayList<>(pending);
+            pending.clear();
+            drainQueued = false;
+        }
+        steps.forEach(p -> p.result().completeExceptionally(e));
     }
 
     private void validate(ServerSession session, InferenceStep step) {

@@ -4,12 +4,15 @@ import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.model.Attention;
 import dev.pollen.inference.model.Block;
-import dev.pollen.inference.model.LayerCache;
+import dev.pollen.inference.model.Segment;
 import dev.pollen.inference.model.Norms;
 import dev.pollen.inference.model.StepContext;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.util.List;
 
 /**
  * One BLOOM block (transformers' BloomBlock): LayerNorm, fused query_key_value laid out per head as
@@ -67,20 +70,25 @@ final class BloomBlock implements Block {
     }
 
     @Override
-    public Tensor forward(Tensor x, LayerCache cache, StepContext step) {
-        long batch = x.size(0);
+    public Tensor forward(Tensor x, List<Segment> segments) {
+        long rows = x.size(0);
         long seq = x.size(1);
         int heads = config.numHeads();
         int d = config.headDim();
 
         Tensor normed = Norms.layer(x, inputNormWeight, inputNormBias, config.normEps());
         Tensor residual = config.residualAfterNorm() ? normed : x;
-        Tensor fused = Attention.linear(normed, qkv, qkvBias).view(batch, seq, heads, 3, d);
-        Tensor queries = fused.select(3, 0).transpose(1, 2);   // (b, heads, s, d)
-        Tensor keys = fused.select(3, 1).transpose(1, 2);
-        Tensor values = fused.select(3, 2).transpose(1, 2);
-        Tensor attended = Attention.attend(queries, keys, values, cache, step);
-        Tensor h = Attention.linear(attended, dense, denseBias).add(residual);
+        Tensor fused = Attention.linear(normed, qkv, qkvBias).view(rows, seq, heads, 3, d);
+        TensorVector attended = new TensorVector();
+        for (Segment segment : segments) {
+            Tensor mine = fused.narrow(0, segment.firstRow(), segment.rows());
+            Tensor queries = mine.select(3, 0).transpose(1, 2);   // (b, heads, s, d)
+            Tensor keys = mine.select(3, 1).transpose(1, 2);
+            Tensor values = mine.select(3, 2).transpose(1, 2);
+            attended.push_back(Attention.attend(queries, keys, values, segment.cache(), segment.step()));
+        }
+        Tensor all = segments.size() == 1 ? attended.get(0) : torch.cat(attended, 0);
+        Tensor h = Attention.linear(all, dense, denseBias).add(residual);
 
         Tensor normed2 = Norms.layer(h, postNormWeight, postNormBias, config.normEps());
         Tensor residual2 = config.residualAfterNorm() ? normed2 : h;

@@ -4,13 +4,15 @@ import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.model.Attention;
 import dev.pollen.inference.model.Block;
-import dev.pollen.inference.model.LayerCache;
+import dev.pollen.inference.model.Segment;
 import dev.pollen.inference.model.Norms;
 import dev.pollen.inference.model.StepContext;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.util.List;
 
 /**
  * One Llama-family decoder layer (transformers' LlamaDecoderLayer):
@@ -89,24 +91,28 @@ final class LlamaBlock implements Block {
     }
 
     @Override
-    public Tensor forward(Tensor x, LayerCache cache, StepContext step) {
-        long batch = x.size(0);
+    public Tensor forward(Tensor x, List<Segment> segments) {
+        long rows = x.size(0);
         long seq = x.size(1);
         int d = config.headDim();
         long q = (long) config.numHeads() * d;
         long kv = (long) config.numKvHeads() * d;
 
-        Tensor projected = Attention.linear(Norms.rms(x, inputNorm, config.normEps()), qkv, qkvBias);   // (b, s, q + 2kv)
-        Tensor queries = projected.narrow(-1, 0, q).view(batch, seq, config.numHeads(), d).transpose(1, 2);
-        Tensor keys = projected.narrow(-1, q, kv).view(batch, seq, config.numKvHeads(), d).transpose(1, 2);
-        Tensor values = projected.narrow(-1, q + kv, kv).view(batch, seq, config.numKvHeads(), d).transpose(1, 2);
-        queries = rotate(queries, step);
-        keys = rotate(keys, step);
+        Tensor projected = Attention.linear(Norms.rms(x, inputNorm, config.normEps()), qkv, qkvBias);   // (rows, s, q + 2kv)
+        TensorVector attended = new TensorVector();
+        for (Segment segment : segments) {
+            Tensor mine = projected.narrow(0, segment.firstRow(), segment.rows());
+            long b = segment.rows();
+            Tensor queries = mine.narrow(-1, 0, q).view(b, seq, config.numHeads(), d).transpose(1, 2);
+            Tensor keys = mine.narrow(-1, q, kv).view(b, seq, config.numKvHeads(), d).transpose(1, 2);
+            Tensor values = mine.narrow(-1, q + kv, kv).view(b, seq, config.numKvHeads(), d).transpose(1, 2);
+            attended.push_back(Attention.attend(rotate(queries, segment.step()), rotate(keys, segment.step()), values,
+                    segment.cache(), segment.step()));                                                 // (b, s, q)
+        }
+        Tensor all = segments.size() == 1 ? attended.get(0) : torch.cat(attended, 0);
+        Tensor h = x.add(Attention.linear(all, output, outputBias));
 
-        Tensor attended = Attention.attend(queries, keys, values, cache, step);   // (b, s, q)
-        Tensor h = x.add(Attention.linear(attended, output, outputBias));
-
-        Tensor gu = Attention.linear(Norms.rms(h, postNorm, config.normEps()), gateUp, gateUpBias);   // (b, s, 2 x inter)
+        Tensor gu = Attention.linear(Norms.rms(h, postNorm, config.normEps()), gateUp, gateUpBias);   // (rows, s, 2 x inter)
         long inter = config.intermediateSize();
         Tensor act = torch.silu(gu.narrow(-1, 0, inter)).mul(gu.narrow(-1, inter, inter));
         return h.add(Attention.linear(act, down, downBias));
