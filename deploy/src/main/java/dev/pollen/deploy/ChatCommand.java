@@ -8,8 +8,6 @@ import dev.pollen.inference.generate.Generator;
 import dev.pollen.inference.generate.LocalModel;
 import dev.pollen.inference.model.KvCache;
 import dev.pollen.inference.sampling.SamplingOptions;
-import dev.pollen.inference.tokenizer.ChatMessage;
-import dev.pollen.inference.tokenizer.StreamingDetokenizer;
 import dev.pollen.inference.tokenizer.Tokenizer;
 import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
@@ -28,7 +26,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.Executors;
@@ -133,13 +130,8 @@ final class ChatCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        List<ChatMessage> messages = new ArrayList<>();
-        if (system != null) {
-            messages.add(new ChatMessage("system", system));
-        }
-        long[] fed = new long[0];   // the tokens the blocks' caches hold
-        long eos = tokenizer.eosTokenId().orElse(-1);
-        int turnNumber = 0;
+        Conversation conversation = new Conversation(tokenizer, turn::run, system, maxLength, maxNewTokens,
+                new SamplingOptions(temperature, 0, topP, 1.0, seed), true);
         while (true) {
             err.print("you> ");
             err.flush();
@@ -147,42 +139,12 @@ final class ChatCommand implements Callable<Integer> {
             if (line == null || line.isBlank()) {
                 return 0;
             }
-            messages.add(new ChatMessage("user", line));
-            long[] ids = tokenizer.encode(tokenizer.applyChatTemplate(messages, true), false);
-            int common = commonPrefix(fed, ids);
-            if (common == ids.length) {
-                common--;   // a step needs at least one new token
-            }
-            if (ids.length + maxNewTokens > maxLength) {
-                err.println("pollen: the conversation would pass --max-length " + maxLength + "; start a new chat.");
-                return 1;
-            }
-            GenerationOptions options = new GenerationOptions(maxNewTokens,
-                    new SamplingOptions(temperature, 0, topP, 1.0, seed + turnNumber++), eos >= 0 ? new long[] {eos} : new long[0]);
-            StreamingDetokenizer detokenizer = tokenizer.streaming();
             out.print("model> ");
-            long[] reply = turn.run(Arrays.copyOfRange(ids, common, ids.length), common, options, (step, tokens) -> {
-                if (tokens[0] != eos) {
-                    out.print(detokenizer.push(tokens[0]));
-                    out.flush();
-                }
-                return true;
+            conversation.say(line, piece -> {
+                out.print(piece);
+                out.flush();
             });
-            out.println(detokenizer.flush());
-            // The caches hold the prompt and every reply token but the last, which was never fed back.
-            fed = new long[ids.length + Math.max(0, reply.length - 1)];
-            System.arraycopy(ids, 0, fed, 0, ids.length);
-            System.arraycopy(reply, 0, fed, ids.length, Math.max(0, reply.length - 1));
-            long[] text = reply.length > 0 && reply[reply.length - 1] == eos ? Arrays.copyOf(reply, reply.length - 1) : reply;
-            messages.add(new ChatMessage("assistant", tokenizer.decode(text)));
+            out.println();
         }
-    }
-
-    private static int commonPrefix(long[] a, long[] b) {
-        int n = 0;
-        while (n < a.length && n < b.length && a[n] == b[n]) {
-            n++;
-        }
-        return n;
     }
 }
