@@ -100,6 +100,10 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                     "this ratio allows (current / after < quality); 0 never moves (default: ${DEFAULT-VALUE})."})
     double balanceQuality;
 
+    @Option(names = "--measure-network", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Measure the bandwidth from a peer and announce no more than the network carries (default: ${DEFAULT-VALUE}).")
+    boolean measureNetwork;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -113,7 +117,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                 hazelcastPort, join, publicName, dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype),
                 cacheTokens, maxLength, maxBatch, maxSessions, maxMessageMb << 20, Duration.ofSeconds(sessionIdleSeconds),
                 Duration.ofSeconds(stepTimeoutSeconds), Duration.ofSeconds(announceSeconds), computeThreads,
-                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), balanceQuality);
+                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), balanceQuality, measureNetwork);
 
         Vertx vertx = SwarmCluster.server(swarm, host, hazelcastPort, join, lite).await(2, TimeUnit.MINUTES);
         HazelcastInstance hazelcast = SwarmCluster.hazelcast(vertx);

@@ -66,6 +66,11 @@ public final class BlockServer extends VerticleBase {
     private boolean moving;
     private final java.util.SplittableRandom random = new java.util.SplittableRandom();
     private NeighbourPinger pinger;
+    private int pingRounds;
+    /** The network rate is measured on the first ping round and every this many rounds after it. */
+    static final int NETWORK_PROBE_ROUNDS = 30;
+    /** Bytes of one bandwidth probe. */
+    static final int NETWORK_PROBE_BYTES = 4 << 20;
 
     public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress) {
         this.settings = settings;
@@ -132,7 +137,8 @@ public final class BlockServer extends VerticleBase {
                     idleTimer = vertx.setPeriodic(SessionManager.idleCheckPeriod().toMillis(), id -> sessions.closeIdle());
                     pinger = new NeighbourPinger(context, directory, pushClient, this::blocks, settings.modelName(), serverId,
                             settings.stepTimeout());
-                    pingTimer = vertx.setPeriodic(settings.announcePeriod().toMillis(), id -> pinger.round());
+                    pingTimer = vertx.setPeriodic(settings.announcePeriod().toMillis(), id -> pinger.round()
+                            .compose(done -> ++pingRounds % NETWORK_PROBE_ROUNDS == 1 ? measureNetwork() : Future.succeededFuture()));
                     if (settings.blocks() == null && settings.balanceQuality() > 0) {
                         scheduleRebalance();
                     }
@@ -205,7 +211,34 @@ public final class BlockServer extends VerticleBase {
                 .setMaxLength(settings.maxLength()).setMaxBatch(settings.maxBatch())
                 .setMaxMessageBytes(settings.maxMessageBytes()).setVersion(VERSION)
                 .setState(announcer.state().name()).setInferenceRps(throughput.inferenceRps())
-                .setForwardRps(throughput.forwardRps()).setPush(true).build();
+                .setForwardRps(throughput.forwardRps()).setPush(true)
+                .setNetworkRps(throughput.networkRps() == Double.MAX_VALUE ? 0 : throughput.networkRps()).build();
+    }
+
+    /**
+     * Measures the bandwidth from another server and, from it, how many hidden states per second
+     * the network carries (hidden size x 2 bytes each, as Petals counts): the announced throughput
+     * becomes the lower of the compute and network rates. A lone server has nobody to measure
+     * against and keeps its compute rate.
+     */
+    private Future<Void> measureNetwork() {
+        if (!settings.measureNetwork()) {
+            return Future.succeededFuture();
+        }
+        // The answer must fit this server's own message limit, which its gRPC client shares.
+        int bytes = Math.min(NETWORK_PROBE_BYTES, settings.maxMessageBytes() / 2);
+        return pinger.bandwidth(bytes).map(bandwidth -> {
+            bandwidth.ifPresent(bytesPerSecond -> {
+                double rps = bytesPerSecond / (config.hiddenSize() * 2.0);
+                throughput = new Throughput(throughput.inferenceRps(), throughput.forwardRps(), rps);
+                LOG.info(String.format("Measured %.0f MB/s from a peer: the network carries %.0f hidden states/s",
+                        bytesPerSecond / 1e6, rps));
+            });
+            return (Void) null;
+        }).recover(e -> {
+            LOG.info("Could not measure the network rate: " + e.getMessage());
+            return Future.succeededFuture();
+        });
     }
 
     /**

@@ -29,6 +29,10 @@ import java.util.logging.Logger;
 public final class BlockServiceHandler {
     private static final Logger LOG = Logger.getLogger(BlockServiceHandler.class.getName());
 
+    /** The largest bandwidth probe a server answers. */
+    public static final int MAX_ECHO_BYTES = 16 << 20;
+    private static final com.google.protobuf.ByteString ECHO = com.google.protobuf.ByteString.copyFrom(new byte[MAX_ECHO_BYTES]);
+
     private final SessionManager sessions;
     private final Supplier<InfoResponse> info;
     private final PushClient push;
@@ -45,8 +49,18 @@ public final class BlockServiceHandler {
     }
 
     public void bind(GrpcServer server) {
-        server.callHandler(BlockServiceGrpcService.Info, request -> request.handler(message ->
-                request.response().end(info.get())));
+        server.callHandler(BlockServiceGrpcService.Info, request -> request.handler(message -> {
+            if (message.getEchoBytes() < 0 || message.getEchoBytes() > MAX_ECHO_BYTES) {
+                fail(request.response(), new InvalidRequestException("An echo of " + message.getEchoBytes()
+                        + " bytes is outside [0, " + MAX_ECHO_BYTES + "]"));
+                return;
+            }
+            InfoResponse response = info.get();
+            if (message.getEchoBytes() > 0) {
+                response = response.toBuilder().setEcho(ECHO.substring(0, message.getEchoBytes())).build();
+            }
+            request.response().end(response);
+        }));
         server.callHandler(LenientDecoding.INFERENCE, this::inference);
         server.callHandler(BlockServiceGrpcService.Push, request -> {
             request.invalidMessageHandler(e -> fail(request.response(), invalid("push request", e)));

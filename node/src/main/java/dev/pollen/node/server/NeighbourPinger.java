@@ -66,6 +66,35 @@ public final class NeighbourPinger {
         });
     }
 
+    /**
+     * Bandwidth from another server of the model to this one, in bytes per second: the time of an
+     * Info that brings back {@code bytes} of filler, less that of an empty one. Empty when no other
+     * server is there to measure against.
+     */
+    public Future<java.util.OptionalDouble> bandwidth(int bytes) {
+        return Future.fromCompletionStage(directory.servers(model), context).compose(servers -> {
+            ServerInfo peer = servers.stream().filter(s -> !s.serverId().equals(selfId) && s.state().routable())
+                    .min(Comparator.comparingDouble(s -> rtts.average(s.serverId()).orElse(1))).orElse(null);
+            if (peer == null) {
+                return Future.succeededFuture(java.util.OptionalDouble.empty());
+            }
+            var stub = BlockServiceGrpcClient.create(client, SocketAddress.inetSocketAddress(peer.port(), peer.host()));
+            long[] marks = new long[3];
+            marks[0] = System.nanoTime();
+            return stub.info(InfoRequest.getDefaultInstance()).timeout(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                    .compose(empty -> {
+                        marks[1] = System.nanoTime();
+                        return stub.info(InfoRequest.newBuilder().setEchoBytes(bytes).build())
+                                .timeout(timeout.toMillis(), TimeUnit.MILLISECONDS);
+                    })
+                    .map(full -> {
+                        marks[2] = System.nanoTime();
+                        double seconds = Math.max(1e-6, ((marks[2] - marks[1]) - (marks[1] - marks[0])) / 1e9);
+                        return java.util.OptionalDouble.of(full.getEcho().size() / seconds);
+                    });
+        });
+    }
+
     private Future<Void> ping(ServerInfo server) {
         long start = System.nanoTime();
         return BlockServiceGrpcClient.create(client, SocketAddress.inetSocketAddress(server.port(), server.host()))

@@ -32,12 +32,13 @@ import java.util.List;
  * @param computeThreads    LibTorch threads; 0 for one per core
  * @param throughput        announced throughput, or a negative number to measure it
  * @param balanceQuality    rebalancing threshold (0 disables rebalancing)
+ * @param measureNetwork    measure the bandwidth from a peer and cap the announced throughput by it
  */
 public record ServerSettings(Path modelDir, String modelName, BlockRange blocks, int numBlocks, String host, int port,
                              String swarm, int hazelcastPort, List<String> join, String publicName, DType dtype,
                              long cacheTokens, int maxLength, int maxBatch, int maxSessions, int maxMessageBytes,
                              Duration sessionIdle, Duration stepTimeout, Duration announcePeriod, int computeThreads,
-                             double throughput, double balanceQuality) {
+                             double throughput, double balanceQuality, boolean measureNetwork) {
     public ServerSettings {
         join = List.copyOf(join);
         if (blocks == null && numBlocks <= 0) {
