@@ -1,6 +1,5 @@
 package dev.pollen.deploy;
 
-import com.hazelcast.core.HazelcastInstance;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.GenerationOptions;
@@ -11,11 +10,7 @@ import dev.pollen.inference.sampling.SamplingOptions;
 import dev.pollen.inference.tokenizer.Tokenizer;
 import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
-import dev.pollen.node.client.SwarmClient;
-import dev.pollen.node.cluster.SwarmCluster;
-import dev.pollen.scheduler.directory.HazelcastDirectory;
-import dev.pollen.scheduler.routing.ServerFilter;
-import io.vertx.core.Vertx;
+import dev.pollen.node.client.SwarmConnection;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -24,12 +19,9 @@ import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 
 @Command(name = "chat", mixinStandardHelpOptions = true,
         description = {"Chat with a model in the terminal, through the swarm (--join) or in this process (--local).",
@@ -42,17 +34,8 @@ final class ChatCommand implements Callable<Integer> {
     @Option(names = "--local", paramLabel = "MODEL_DIR", description = "Run the whole model in this process.")
     Path localDir;
 
-    @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Directory members of a swarm.")
-    List<String> join;
-
-    @Option(names = "--model", paramLabel = "MODEL_DIR", description = "With --join: the checkpoint whose embeddings and LM head run here.")
-    Path swarmModelDir;
-
-    @Option(names = "--model-name", description = "With --join: the model's name in the swarm (default: the directory's name).")
-    String modelName;
-
-    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
-    String swarm;
+    @picocli.CommandLine.Mixin
+    SwarmOptions swarm;
 
     @Option(names = "--system", description = "A system message to start the conversation with.")
     String system;
@@ -83,10 +66,11 @@ final class ChatCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         threads.apply();
-        if ((localDir == null) == (join == null) || (join != null && swarmModelDir == null)) {
+        if ((localDir == null) == !swarm.joining()) {
             throw new IllegalArgumentException("Give --local MODEL_DIR, or --join HOST:PORT with --model MODEL_DIR.");
         }
-        Path dir = localDir != null ? localDir : swarmModelDir;
+        swarm.requireModel();
+        Path dir = localDir != null ? localDir : swarm.modelDir;
         ModelConfig config = ModelConfig.read(dir);
         try (Tokenizer tokenizer = Tokenizer.load(dir)) {
             if (!tokenizer.hasChatTemplate()) {
@@ -100,13 +84,8 @@ final class ChatCommand implements Callable<Integer> {
                             generator.generate(new long[][] {tokens}, position, options, sink)[0]);
                 }
             }
-            String name = modelName != null ? modelName : dir.toAbsolutePath().normalize().getFileName().toString();
-            Vertx vertx = Vertx.vertx();
-            HazelcastInstance hazelcast = SwarmCluster.client(swarm, join);
-            var blocking = Executors.newSingleThreadExecutor();
-            try (SwarmClient client = new SwarmClient(vertx, new HazelcastDirectory(hazelcast, blocking), ServerFilter.ALL,
-                    Clock.systemUTC(), 64 << 20);
-                 DistributedModel model = DistributedModel.load(dir, name, config.torchDtype(), client);
+            try (SwarmConnection connection = swarm.connect();
+                 DistributedModel model = DistributedModel.load(dir, swarm.name(), config.torchDtype(), connection.client());
                  DistributedModel.Session session = model.session(maxLength, 1, SessionOptions.defaults())) {
                 return converse(tokenizer, (tokens, position, options, sink) -> {
                     session.rollback(position);
@@ -118,10 +97,6 @@ final class ChatCommand implements Callable<Integer> {
                     });
                     return out.stream().mapToLong(Long::longValue).toArray();
                 });
-            } finally {
-                blocking.shutdown();
-                hazelcast.shutdown();
-                vertx.close().await(10, TimeUnit.SECONDS);
             }
         }
     }

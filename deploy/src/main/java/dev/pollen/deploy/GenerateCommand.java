@@ -13,21 +13,13 @@ import dev.pollen.inference.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import com.hazelcast.core.HazelcastInstance;
 import dev.pollen.inference.generate.Generator;
 import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
-import dev.pollen.node.client.SwarmClient;
-import dev.pollen.node.cluster.SwarmCluster;
-import dev.pollen.scheduler.directory.HazelcastDirectory;
-import dev.pollen.scheduler.routing.ServerFilter;
-import io.vertx.core.Vertx;
+import dev.pollen.node.client.SwarmConnection;
 
 import java.io.PrintWriter;
-import java.time.Clock;
 import java.time.Duration;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -44,17 +36,8 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Run the whole model in this process from a Hugging Face checkpoint directory.")
     Path localDir;
 
-    @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Directory members of a swarm to generate through.")
-    List<String> join;
-
-    @Option(names = "--model", paramLabel = "MODEL_DIR", description = "With --join: the checkpoint whose embeddings and LM head run here.")
-    Path swarmModelDir;
-
-    @Option(names = "--model-name", description = "With --join: the model's name in the swarm (default: the directory's name).")
-    String modelName;
-
-    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
-    String swarm;
+    @picocli.CommandLine.Mixin
+    SwarmOptions swarm;
 
     @Option(names = "--no-push", description = "With --join: relay every hop through this client instead of server-to-server push.")
     boolean noPush;
@@ -99,14 +82,11 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         threads.apply();
-        if ((localDir == null) == (join == null)) {
+        if ((localDir == null) == !swarm.joining()) {
             throw new IllegalArgumentException("Give exactly one of --local MODEL_DIR and --join HOST:PORT.");
         }
-        if (join != null && swarmModelDir == null) {
-            throw new IllegalArgumentException("With --join, give --model MODEL_DIR: the checkpoint whose embeddings and LM "
-                    + "head run here.");
-        }
-        Path modelDir = localDir != null ? localDir : swarmModelDir;
+        swarm.requireModel();
+        Path modelDir = localDir != null ? localDir : swarm.modelDir;
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter out = spec.commandLine().getOut();
         ModelConfig config = ModelConfig.read(modelDir);
@@ -155,22 +135,13 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private void generateInSwarm(Path modelDir, DType computeType, long[] ids, GenerationOptions options,
-                                 Generator.TokenSink sink) throws Exception {
-        String name = modelName != null ? modelName : modelDir.toAbsolutePath().normalize().getFileName().toString();
-        Vertx vertx = Vertx.vertx();
-        HazelcastInstance hazelcast = SwarmCluster.client(swarm, join);
-        var blocking = Executors.newSingleThreadExecutor();
-        try (SwarmClient client = new SwarmClient(vertx, new HazelcastDirectory(hazelcast, blocking), ServerFilter.ALL,
-                Clock.systemUTC(), 64 << 20);
-             DistributedModel model = DistributedModel.load(modelDir, name, computeType, client);
+                                 Generator.TokenSink sink) {
+        try (SwarmConnection connection = swarm.connect();
+             DistributedModel model = DistributedModel.load(modelDir, swarm.name(), computeType, connection.client());
              DistributedModel.Session session = model.session(ids.length + maxNewTokens, 1, SessionOptions.defaults()
                      .withPush(!noPush).withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds)))) {
             int[] step = {0};
             session.generate(new long[][] {ids}, options).blockingForEach(tokens -> sink.accept(step[0]++, tokens));
-        } finally {
-            blocking.shutdown();
-            hazelcast.shutdown();
-            vertx.close().await(10, TimeUnit.SECONDS);
         }
     }
 }

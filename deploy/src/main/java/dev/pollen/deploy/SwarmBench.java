@@ -1,6 +1,5 @@
 package dev.pollen.deploy;
 
-import com.hazelcast.core.HazelcastInstance;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.GenerationOptions;
@@ -8,23 +7,16 @@ import dev.pollen.inference.generate.LocalModel;
 import dev.pollen.inference.model.KvCache;
 import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
-import dev.pollen.node.client.SwarmClient;
-import dev.pollen.node.cluster.SwarmCluster;
-import dev.pollen.scheduler.directory.HazelcastDirectory;
-import dev.pollen.scheduler.routing.ServerFilter;
-import io.vertx.core.Vertx;
+import dev.pollen.node.client.SwarmConnection;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 
 @Command(name = "swarm", mixinStandardHelpOptions = true,
         description = {"Per-token decode latency through a running swarm against the same model in this process,",
@@ -33,17 +25,8 @@ final class SwarmBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--join", split = ",", required = true, paramLabel = "HOST:PORT", description = "Directory members of the swarm.")
-    List<String> join;
-
-    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
-    String swarm;
-
-    @Option(names = "--model", required = true, paramLabel = "MODEL_DIR", description = "The checkpoint the swarm serves.")
-    Path model;
-
-    @Option(names = "--model-name", description = "The model's name in the swarm (default: the directory's name).")
-    String modelName;
+    @picocli.CommandLine.Mixin
+    SwarmOptions swarm;
 
     @Option(names = "--tokens", defaultValue = "64", description = "Tokens generated per run (default: ${DEFAULT-VALUE}).")
     int tokens;
@@ -57,11 +40,15 @@ final class SwarmBench implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         threads.apply();
+        if (!swarm.joining() || swarm.modelDir == null) {
+            throw new IllegalArgumentException("Give --join HOST:PORT and --model MODEL_DIR.");
+        }
+        Path model = swarm.modelDir;
         PrintWriter out = spec.commandLine().getOut();
         ModelConfig config = ModelConfig.read(model);
         DType dtype = config.torchDtype();
         long[] prompt = new SplittableRandom(3).longs(16, 0, config.vocabSize()).toArray();
-        String name = modelName != null ? modelName : model.toAbsolutePath().normalize().getFileName().toString();
+        String name = swarm.name();
 
         double local = Double.MAX_VALUE;
         try (LocalModel whole = LocalModel.load(model, dtype)) {
@@ -74,15 +61,11 @@ final class SwarmBench implements Callable<Integer> {
                 }
             }
         }
-        Vertx vertx = Vertx.vertx();
-        HazelcastInstance hazelcast = SwarmCluster.client(swarm, join);
-        var blocking = Executors.newSingleThreadExecutor();
         double pushed = Double.MAX_VALUE;
         double relayed = Double.MAX_VALUE;
         int hops = 0;
-        try (SwarmClient client = new SwarmClient(vertx, new HazelcastDirectory(hazelcast, blocking), ServerFilter.ALL,
-                Clock.systemUTC(), 64 << 20);
-             DistributedModel remote = DistributedModel.load(model, name, dtype, client)) {
+        try (SwarmConnection connection = swarm.connect();
+             DistributedModel remote = DistributedModel.load(model, name, dtype, connection.client())) {
             for (int r = 0; r < repeats; r++) {
                 for (boolean push : new boolean[] {true, false}) {
                     try (DistributedModel.Session session = remote.session(prompt.length + tokens + 1, 1,
@@ -99,10 +82,6 @@ final class SwarmBench implements Callable<Integer> {
                     }
                 }
             }
-        } finally {
-            blocking.shutdown();
-            hazelcast.shutdown();
-            vertx.close().await(10, TimeUnit.SECONDS);
         }
         out.printf("model %s: %d blocks, hidden %d, %s; route of %d hops; best of %d runs of %d tokens%n", name,
                 config.numLayers(), config.hiddenSize(), dtype.torchName(), hops, repeats, tokens);

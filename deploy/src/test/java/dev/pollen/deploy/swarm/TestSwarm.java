@@ -1,6 +1,5 @@
 package dev.pollen.deploy.swarm;
 
-import com.hazelcast.core.HazelcastInstance;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.generate.LocalModel;
@@ -8,41 +7,30 @@ import dev.pollen.inference.model.KvCache;
 import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
 import dev.pollen.node.client.SwarmClient;
-import dev.pollen.node.cluster.SwarmCluster;
-import dev.pollen.scheduler.directory.HazelcastDirectory;
-import dev.pollen.scheduler.routing.ServerFilter;
-import io.vertx.core.Vertx;
+import dev.pollen.node.client.SwarmConnection;
 
 import java.nio.file.Path;
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 /** A client of a test swarm: Vert.x, a Hazelcast client, the directory and a distributed model. */
 public final class TestSwarm implements AutoCloseable {
     public static final Path WORK = Path.of(System.getProperty("pollen.test.workdir", "target/test-work")).toAbsolutePath();
 
-    private final Vertx vertx = Vertx.vertx();
-    private final HazelcastInstance hazelcast;
-    private final ExecutorService blocking = Executors.newSingleThreadExecutor();
-    private final SwarmClient client;
+    private final SwarmConnection connection;
     private final List<DistributedModel> models = new ArrayList<>();
 
     public TestSwarm(String swarm, String member) {
-        hazelcast = SwarmCluster.client(swarm, List.of(member));
-        client = new SwarmClient(vertx, new HazelcastDirectory(hazelcast, blocking), ServerFilter.ALL, Clock.systemUTC(),
-                64 << 20);
+        connection = SwarmConnection.open(swarm, List.of(member));
     }
 
     public SwarmClient client() {
-        return client;
+        return connection.client();
     }
 
     public DistributedModel model(Path dir, String name) {
-        DistributedModel model = DistributedModel.load(dir, name, DType.F32, client);
+        DistributedModel model = DistributedModel.load(dir, name, DType.F32, connection.client());
         models.add(model);
         return model;
     }
@@ -77,9 +65,6 @@ public final class TestSwarm implements AutoCloseable {
     @Override
     public void close() throws Exception {
         models.forEach(DistributedModel::close);
-        client.close();
-        hazelcast.shutdown();
-        blocking.shutdown();
-        vertx.close().await(10, TimeUnit.SECONDS);
+        connection.close();
     }
 }

@@ -1,0 +1,44 @@
+package dev.pollen.deploy;
+
+import dev.pollen.node.client.SwarmConnection;
+import dev.pollen.node.cluster.SwarmCluster;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/** The options of a command that uses a swarm as a client: where it is, and which model. */
+final class SwarmOptions {
+    @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Directory members of a swarm to use.")
+    List<String> join;
+
+    @Option(names = "--model", paramLabel = "MODEL_DIR", description = "With --join: the checkpoint whose embeddings and LM head run here.")
+    Path modelDir;
+
+    @Option(names = "--model-name", description = "With --join: the model's name in the swarm (default: the directory's name).")
+    String modelName;
+
+    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
+    String swarm;
+
+    boolean joining() {
+        return join != null;
+    }
+
+    /** The model's name in the swarm. */
+    String name() {
+        return modelName != null ? modelName : modelDir.toAbsolutePath().normalize().getFileName().toString();
+    }
+
+    /** Checks --model is given with --join. */
+    void requireModel() {
+        if (join != null && modelDir == null) {
+            throw new IllegalArgumentException("With --join, give --model MODEL_DIR: the checkpoint whose embeddings and LM "
+                    + "head run here.");
+        }
+    }
+
+    SwarmConnection connect() {
+        return SwarmConnection.open(swarm, join);
+    }
+}

@@ -1,0 +1,64 @@
+package dev.pollen.node.client;
+
+import com.hazelcast.core.HazelcastInstance;
+import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.scheduler.directory.HazelcastDirectory;
+import dev.pollen.scheduler.routing.ServerFilter;
+import io.vertx.core.Vertx;
+
+import java.time.Clock;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Everything a client process needs to use a swarm: its own Vert.x, a Hazelcast client of the
+ * directory, a worker for the directory's blocking queries, and the {@link SwarmClient} over them.
+ * {@link #close()} releases all of it.
+ */
+public final class SwarmConnection implements AutoCloseable {
+    /** Largest gRPC message a client accepts. */
+    public static final int MAX_MESSAGE_BYTES = 64 << 20;
+
+    private final Vertx vertx;
+    private final HazelcastInstance hazelcast;
+    private final ExecutorService directoryWorker;
+    private final SwarmClient client;
+
+    private SwarmConnection(Vertx vertx, HazelcastInstance hazelcast, ExecutorService directoryWorker, SwarmClient client) {
+        this.vertx = vertx;
+        this.hazelcast = hazelcast;
+        this.directoryWorker = directoryWorker;
+        this.client = client;
+    }
+
+    /** Connects to the swarm {@code swarm} through any of {@code members} (blocking: not on an event loop). */
+    public static SwarmConnection open(String swarm, List<String> members) {
+        HazelcastInstance hazelcast = SwarmCluster.client(swarm, members);
+        Vertx vertx = Vertx.vertx();
+        ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "pollen-directory");
+            t.setDaemon(true);
+            return t;
+        });
+        return new SwarmConnection(vertx, hazelcast, worker, new SwarmClient(vertx, new HazelcastDirectory(hazelcast, worker),
+                ServerFilter.ALL, Clock.systemUTC(), MAX_MESSAGE_BYTES));
+    }
+
+    public SwarmClient client() {
+        return client;
+    }
+
+    @Override
+    public void close() {
+        client.close();
+        hazelcast.shutdown();
+        directoryWorker.shutdown();
+        try {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            // closing anyway
+        }
+    }
+}
