@@ -287,7 +287,6 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         for (int i = 0; i < hops.size(); i++) {
             results.add(new CompletableFuture<>());
         }
-        CompletableFuture<Void> registered = new CompletableFuture<>();
         swarm.context().runOnContext(v -> {
             List<Future<StepResult>> futures = work.get();
             for (int i = 0; i < futures.size(); i++) {
@@ -300,7 +299,6 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
                     }
                 });
             }
-            registered.complete(null);
         });
         return results;
     }

@@ -48,6 +48,7 @@ public final class SwarmCluster {
     public static HazelcastInstance client(String swarm, List<String> members) {
         ClientConfig config = new ClientConfig();
         config.setClusterName(swarm);
+        config.setProperty("hazelcast.phone.home.enabled", "false");   // the swarm's machines talk to each other only
         config.setProperty("hazelcast.logging.type", "jdk");
         config.setProperty("hazelcast.shutdownhook.enabled", "false");
         config.getNetworkConfig().setAddresses(members).setSmartRouting(true);
