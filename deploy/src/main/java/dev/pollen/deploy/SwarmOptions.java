@@ -2,10 +2,12 @@ package dev.pollen.deploy;
 
 import dev.pollen.node.client.SwarmConnection;
 import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.scheduler.routing.ServerFilter;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 
 /** The options of a command that uses a swarm as a client: where it is, and which model. */
 final class SwarmOptions {
@@ -20,6 +22,14 @@ final class SwarmOptions {
 
     @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
     String swarm;
+
+    @Option(names = "--allow", split = ",", paramLabel = "SERVER",
+            description = "With --join: route only through these servers (id, public name or host:port).")
+    Set<String> allow = Set.of();
+
+    @Option(names = "--deny", split = ",", paramLabel = "SERVER",
+            description = "With --join: never route through these servers (id, public name or host:port).")
+    Set<String> deny = Set.of();
 
     boolean joining() {
         return join != null;
@@ -39,6 +49,6 @@ final class SwarmOptions {
     }
 
     SwarmConnection connect() {
-        return SwarmConnection.open(swarm, join);
+        return SwarmConnection.open(swarm, join, new ServerFilter(allow, deny));
     }
 }

@@ -35,6 +35,11 @@ public final class SwarmConnection implements AutoCloseable {
 
     /** Connects to the swarm {@code swarm} through any of {@code members} (blocking: not on an event loop). */
     public static SwarmConnection open(String swarm, List<String> members) {
+        return open(swarm, members, ServerFilter.ALL);
+    }
+
+    /** As {@link #open(String, List)}, routing only through the servers {@code filter} permits. */
+    public static SwarmConnection open(String swarm, List<String> members, ServerFilter filter) {
         HazelcastInstance hazelcast = SwarmCluster.client(swarm, members);
         Vertx vertx = Vertx.vertx();
         ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
@@ -43,7 +48,7 @@ public final class SwarmConnection implements AutoCloseable {
             return t;
         });
         return new SwarmConnection(vertx, hazelcast, worker, new SwarmClient(vertx, new HazelcastDirectory(hazelcast, worker),
-                ServerFilter.ALL, Clock.systemUTC(), MAX_MESSAGE_BYTES));
+                filter, Clock.systemUTC(), MAX_MESSAGE_BYTES));
     }
 
     public SwarmClient client() {
