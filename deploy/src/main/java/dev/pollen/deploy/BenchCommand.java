@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure Pollen's speed.",
-        subcommands = {BenchCommand.Local.class, BenchCommand.Kernels.class, SwarmBench.class})
+        subcommands = {BenchCommand.Local.class, BenchCommand.Kernels.class, SwarmBench.class, ThroughputBench.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

@@ -57,7 +57,7 @@ class PollenCliTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"make-model", "serve", "generate", "chat", "swarm", "simulate", "bench", "bench local", "bench kernels"})
+    @ValueSource(strings = {"make-model", "serve", "generate", "chat", "swarm", "simulate", "bench", "bench local", "bench kernels", "bench swarm", "bench throughput"})
     @DisplayName("every subcommand has --help")
     void subcommandHelp(String sub) {
         String[] words = (sub + " --help").split(" ");
@@ -88,6 +88,17 @@ class PollenCliTest {
         Run run = pollen("generate", "--local", model.toString(), "--prompt", "Hi", "--chat", "--max-new-tokens", "4");
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(run.out().startsWith("Hi"), run.out());
+    }
+
+    @Test
+    @DisplayName("bench throughput measures a span on demand and prints the figure a server would announce")
+    void throughputOnDemand() {
+        Run run = pollen("bench", "throughput", model.toString(), "--blocks", "1:3", "--steps", "5");
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().contains("blocks [1, 3)") && run.out().contains("throughput to announce"), run.out());
+        Run bad = pollen("bench", "throughput", model.toString(), "--blocks", "3:9");
+        assertEquals(1, bad.exitCode());
+        assertTrue(bad.err().contains("[3, 9)"), bad.err());
     }
 
     @Test
