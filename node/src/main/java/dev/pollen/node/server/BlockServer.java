@@ -145,7 +145,12 @@ public final class BlockServer extends VerticleBase {
                     return announcer.announce(ServerState.ONLINE);
                 })
                 .onSuccess(v -> LOG.info("Serving blocks " + blocks() + " of " + settings.modelName() + " at "
-                        + settings.host() + ":" + port() + " in swarm '" + settings.swarm() + "'"));
+                        + settings.host() + ":" + port() + " in swarm '" + settings.swarm() + "'"))
+                .recover(e -> {
+                    // A server that failed to start withdraws whatever it announced and frees what it holds.
+                    Future<Void> withdrawn = announcer == null ? Future.succeededFuture() : announcer.withdraw(serverId);
+                    return withdrawn.eventually(this::closeResources).transform(ignored -> Future.failedFuture(e));
+                });
     }
 
     private Future<BlockRange> chooseBlocks() {
