@@ -63,9 +63,8 @@ class BadRequestTest {
         model = Path.of(System.getProperty("pollen.test.workdir", "target/test-work")).resolve("bad-requests-llama");
         ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 5), i -> { });
         vertx = Vertx.vertx();
-        ServerSettings settings = new ServerSettings(model, "tiny", BlockRange.of(0, 4), 0, "127.0.0.1", 0, "test", 0,
-                List.of(), "", DType.F32, 4096, 64, 2, 8, MAX_MESSAGE, Duration.ofMinutes(5), Duration.ofSeconds(30),
-                Duration.ofSeconds(5), 1, 10, 0, false);
+        ServerSettings settings = TestSettings.of(model, BlockRange.of(0, 4), 0, MAX_MESSAGE, Duration.ofSeconds(5), 10, 0,
+                false);
         server = new BlockServer(settings, new InMemoryDirectory(Clock.systemUTC()), i -> { });
         vertx.deployVerticle(server).await(2, TimeUnit.MINUTES);
         client = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(64 << 20));

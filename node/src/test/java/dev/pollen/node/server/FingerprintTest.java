@@ -25,8 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("Model fingerprints")
 class FingerprintTest {
     private static ServerSettings settings(Path model, BlockRange blocks) {
-        return new ServerSettings(model, "tiny", blocks, 0, "127.0.0.1", 0, "test", 0, List.of(), "", DType.F32, 4096, 64, 2,
-                8, 1 << 20, Duration.ofMinutes(5), Duration.ofSeconds(30), Duration.ofSeconds(5), 1, 10, 0, false);
+        return TestSettings.of(model, blocks);
     }
 
     @Test

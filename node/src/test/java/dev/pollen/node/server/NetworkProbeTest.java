@@ -24,8 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("The network probe")
 class NetworkProbeTest {
     private static ServerSettings settings(Path model, BlockRange blocks, boolean measure) {
-        return new ServerSettings(model, "tiny", blocks, 0, "127.0.0.1", 0, "test", 0, List.of(), "", DType.F32, 4096, 64, 2, 8,
-                1 << 20, Duration.ofMinutes(5), Duration.ofSeconds(30), Duration.ofMillis(300), 1, 1e12, 0, measure);
+        return TestSettings.of(model, blocks, 0, 1 << 20, Duration.ofMillis(300), 1e12, 0, measure);
     }
 
     @Test

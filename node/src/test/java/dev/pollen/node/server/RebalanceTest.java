@@ -33,8 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("Rebalancing a running server")
 class RebalanceTest {
     private static ServerSettings settings(Path model, BlockRange blocks, int numBlocks) {
-        return new ServerSettings(model, "tiny", blocks, numBlocks, "127.0.0.1", 0, "test", 0, List.of(), "", DType.F32,
-                4096, 64, 2, 8, 1 << 20, Duration.ofMinutes(5), Duration.ofSeconds(30), Duration.ofMillis(300), 1, 10, 0.75, false);
+        return TestSettings.of(model, blocks, numBlocks, 1 << 20, Duration.ofMillis(300), 10, 0.75, false);
     }
 
     @Test

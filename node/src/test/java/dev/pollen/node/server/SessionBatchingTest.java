@@ -50,9 +50,7 @@ class SessionBatchingTest {
         ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 9), i -> { });
         Vertx vertx = Vertx.vertx();
         try {
-            ServerSettings settings = new ServerSettings(model, "tiny", BlockRange.of(0, 4), 0, "127.0.0.1", 0, "test", 0,
-                    List.of(), "", DType.F32, 4096, 64, 2, 8, 1 << 20, Duration.ofMinutes(5), Duration.ofSeconds(30),
-                    Duration.ofSeconds(5), 1, 10, 0, false);
+            ServerSettings settings = TestSettings.of(model, BlockRange.of(0, 4));
             BlockServer server = new BlockServer(settings, new InMemoryDirectory(Clock.systemUTC()), i -> { });
             vertx.deployVerticle(server).await(2, TimeUnit.MINUTES);
             GrpcClient client = GrpcClient.client(vertx);

@@ -1,0 +1,30 @@
+package dev.pollen.node.server;
+
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.protocol.BlockRange;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/** Settings of an in-process test server on 127.0.0.1: small limits, one compute thread. */
+final class TestSettings {
+    private TestSettings() {
+    }
+
+    /** A fixed span, 1 MiB messages, a 5 s announce period, a given throughput of 10, no moves, no network probe. */
+    static ServerSettings of(Path model, BlockRange blocks) {
+        return of(model, blocks, 0, 1 << 20, Duration.ofSeconds(5), 10, 0, false);
+    }
+
+    /**
+     * @param blocks    a fixed span, or null to choose {@code numBlocks}
+     * @param announce  announce period (rebalancing and pings run at multiples of it)
+     */
+    static ServerSettings of(Path model, BlockRange blocks, int numBlocks, int maxMessageBytes, Duration announce,
+                             double throughput, double balanceQuality, boolean measureNetwork) {
+        return new ServerSettings(model, "tiny", blocks, numBlocks, "127.0.0.1", 0, "test", 0, List.of(), "", DType.F32,
+                4096, 64, 2, 8, maxMessageBytes, Duration.ofMinutes(5), Duration.ofSeconds(30), announce, 1, throughput,
+                balanceQuality, measureNetwork);
+    }
+}
