@@ -96,8 +96,9 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     String throughput;
 
     @Option(names = "--balance-quality", defaultValue = "0.75",
-            description = {"With --num-blocks: move to other blocks only if the swarm's weakest block would gain more than",
-                    "this ratio allows (current / after < quality); 0 never moves (default: ${DEFAULT-VALUE})."})
+            description = {"With --num-blocks: move to other blocks when the move alone raises the swarm's weakest block by",
+                    "over 1 %, or when everyone re-choosing would raise it more than this ratio allows",
+                    "(current / after < quality); 0 never moves (default: ${DEFAULT-VALUE})."})
     double balanceQuality;
 
     @Option(names = "--measure-network", negatable = true, defaultValue = "true", fallbackValue = "true",

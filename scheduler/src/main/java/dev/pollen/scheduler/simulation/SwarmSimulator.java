@@ -236,16 +236,18 @@ public final class SwarmSimulator {
     private void balanceCheck(SimServer server) {
         checks++;
         List<ServerInfo> view = view();
-        if (cannotMove(view)) {
-            shortcuts++;
-            if (verifyShortcut && Rebalancer.rebalance(server.id, view, blocks, scenario.balanceQuality(),
-                    new SplittableRandom(checks)).isPresent()) {
-                shortcutViolations++;
+        Optional<BlockRange> target = Rebalancer.improvingMove(server.id, view, blocks);
+        if (target.isEmpty()) {
+            if (cannotCascade(view)) {
+                shortcuts++;
+                if (verifyShortcut && Rebalancer.cascadeMove(server.id, view, blocks, scenario.balanceQuality(),
+                        new SplittableRandom(checks)).isPresent()) {
+                    shortcutViolations++;
+                }
+                return;
             }
-            return;
+            target = Rebalancer.cascadeMove(server.id, view, blocks, scenario.balanceQuality(), balanceRandom);
         }
-        Optional<BlockRange> target = Rebalancer.rebalance(server.id, view, blocks, scenario.balanceQuality(),
-                balanceRandom);
         if (target.isEmpty()) {
             return;
         }
@@ -269,13 +271,13 @@ public final class SwarmSimulator {
     }
 
     /**
-     * True when no rebalancing could move anyone: the rebalancer moves only if the current minimum
+     * True when no cascade could move anyone: the rebalancer cascades only if the current minimum
      * is below {@code balanceQuality} times the minimum it simulates reaching, and that is a
      * placement of the same spans, so at most their {@link ThroughputBound}. Skipping the call
      * then gives the same decision in far less time (at 1,000 servers the rebalancer's simulated
      * rounds cost milliseconds and run for every check).
      */
-    private boolean cannotMove(List<ServerInfo> view) {
+    private boolean cannotCascade(List<ServerInfo> view) {
         double[] hosted = BlockSelection.blockThroughputs(view, blocks);
         double minimum = BlockSelection.minimum(hosted);
         if (!(minimum > 0)) {

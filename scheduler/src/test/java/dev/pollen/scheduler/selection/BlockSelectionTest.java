@@ -73,6 +73,56 @@ class BlockSelectionTest {
     }
 
     @Test
+    @DisplayName("improving moves each raise the minimum by over 1 % or shrink the bottleneck, stop on a static swarm, and find gains the cascade leaves")
+    void improvingMovesTerminate() {
+        SplittableRandom random = new SplittableRandom(4);
+        int moves = 0;
+        int onlyImproving = 0;
+        for (int trial = 0; trial < SWARMS; trial++) {
+            int blocks = 4 + random.nextInt(30);
+            List<ServerInfo> servers = new ArrayList<>(RandomSwarms.swarm(random, 2 + random.nextInt(12), blocks));
+            boolean moved = true;
+            int rounds = 0;
+            while (moved) {
+                assertTrue(rounds++ < 10 * blocks * servers.size(), "trial " + trial + " keeps moving");
+                moved = false;
+                for (int i = 0; i < servers.size(); i++) {
+                    String id = servers.get(i).serverId();
+                    Optional<BlockRange> move = Rebalancer.improvingMove(id, servers, blocks);
+                    if (move.isEmpty()) {
+                        continue;
+                    }
+                    if (Rebalancer.cascadeMove(id, servers, blocks, 0.75, random).isEmpty()) {
+                        onlyImproving++;
+                    }
+                    double[] before = BlockSelection.blockThroughputs(servers, blocks);
+                    servers.set(i, servers.get(i).withBlocks(move.get()));
+                    double[] after = BlockSelection.blockThroughputs(servers, blocks);
+                    double was = BlockSelection.minimum(before);
+                    double now = BlockSelection.minimum(after);
+                    assertTrue(now > was * (1 + Rebalancer.IMPROVEMENT)
+                                    || (now >= was && near(after, now) < near(before, was)),
+                            "trial " + trial + ": minimum " + was + " -> " + now);
+                    moves++;
+                    moved = true;
+                }
+            }
+        }
+        assertTrue(moves > 50, "the property must be exercised by real moves, saw " + moves);
+        assertTrue(onlyImproving > 10, "improving moves must find gains the cascade does not take, saw " + onlyImproving);
+    }
+
+    private static int near(double[] throughputs, double minimum) {
+        int count = 0;
+        for (double throughput : throughputs) {
+            if (throughput <= minimum * (1 + Rebalancer.IMPROVEMENT)) {
+                count++;
+            }
+        }
+        return count;
+    }
+
+    @Test
     @DisplayName("a badly placed swarm rebalances to cover every block and raise the minimum past the threshold")
     void rebalancingFixesAPileUp() {
         List<ServerInfo> servers = new ArrayList<>();
