@@ -44,11 +44,8 @@ public final class ServerProcess implements AutoCloseable {
     public static ServerProcess start(Path logDir, String name, Path model, String swarm, int hazelcastPort,
                                       List<String> join, List<String> extra) throws IOException, InterruptedException {
         Files.createDirectories(logDir);
-        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> command = new ArrayList<>(List.of(java, "-Xmx1g"));
-        command.addAll(JVM_FLAGS);
-        command.addAll(List.of("-cp", classpath, "dev.pollen.deploy.Pollen", "serve", model.toString(), "--swarm", swarm,
+        List<String> command = new ArrayList<>(javaCommand());
+        command.addAll(List.of("dev.pollen.deploy.Pollen", "serve", model.toString(), "--swarm", swarm,
                 "--hazelcast-port", String.valueOf(hazelcastPort), "--compute-threads", "1", "--throughput", "10",
                 "--announce-period-s", "2"));
         if (!join.isEmpty()) {
@@ -90,6 +87,16 @@ public final class ServerProcess implements AutoCloseable {
             process.destroyForcibly();
             throw new IllegalStateException("Server " + name + " did not start: " + tail(logFile), e);
         }
+    }
+
+    /** java, its flags and this test's class path: what runs a Pollen command in its own JVM. */
+    static List<String> javaCommand() {
+        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new ArrayList<>(List.of(java, "-Xmx1g"));
+        command.addAll(JVM_FLAGS);
+        command.addAll(List.of("-cp", classpath));
+        return command;
     }
 
     public BlockRange blocks() {

@@ -19,8 +19,10 @@ import java.util.concurrent.Executors;
 
 /**
  * A model whose blocks live in the swarm: the embeddings, final norm and LM head run here, the
- * blocks through an {@link InferenceSession}. Generation runs on this model's own worker thread
- * and streams tokens as an RxJava {@link Flowable}.
+ * blocks through an {@link InferenceSession}. Generation streams tokens as an RxJava
+ * {@link Flowable} computed on this model's worker threads (one per generating session, so
+ * sessions run side by side), or blocks the caller with {@link Session#generate(long[][],
+ * GenerationOptions, Generator.TokenSink)}.
  */
 public final class DistributedModel implements AutoCloseable {
     private final ModelHead head;
@@ -34,7 +36,7 @@ public final class DistributedModel implements AutoCloseable {
         this.config = config;
         this.model = model;
         this.swarm = swarm;
-        this.worker = Executors.newSingleThreadExecutor(r -> {
+        this.worker = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "pollen-client-" + model.name());
             t.setDaemon(true);
             return t;
@@ -87,12 +89,12 @@ public final class DistributedModel implements AutoCloseable {
         }
 
         /** Tokens the servers' caches hold. */
-        public int position() {
+        public synchronized int position() {
             return position;
         }
 
         /** Forgets the tokens from {@code newPosition} on; the servers roll back at the next step. */
-        public void rollback(int newPosition) {
+        public synchronized void rollback(int newPosition) {
             if (newPosition < 0 || newPosition > position) {
                 throw new IllegalArgumentException("Cannot roll back to " + newPosition + " in a session of " + position
                         + " tokens");
@@ -108,18 +110,30 @@ public final class DistributedModel implements AutoCloseable {
         public Flowable<long[]> generate(long[][] tokens, GenerationOptions options) {
             return Flowable.<long[]>create(emitter -> {
                 try {
-                    long[][] generated = new Generator(head, remote).generate(tokens, position, options, (step, next) -> {
+                    generate(tokens, options, (step, next) -> {
                         emitter.onNext(next);
                         return !emitter.isCancelled();
                     });
-                    int produced = generated.length == 0 ? 0 : generated[0].length;
-                    position += tokens[0].length + Math.max(0, produced - 1);
                     emitter.onComplete();
                 } catch (Throwable t) {
                     // RxJava rethrows errors it deems fatal instead of signalling them; the caller must hear of every one.
                     emitter.tryOnError(t);
                 }
             }, BackpressureStrategy.BUFFER).subscribeOn(Schedulers.from(worker));
+        }
+
+        /**
+         * As {@link #generate(long[][], GenerationOptions)}, on the calling thread (never an event
+         * loop: it waits for the servers): feeds {@code tokens}, generates until a stop token, the
+         * limit or {@code sink} returning false, and returns the generated tokens per sequence.
+         * Calls on one session run one at a time.
+         */
+        public synchronized long[][] generate(long[][] tokens, GenerationOptions options, Generator.TokenSink sink) {
+            long[][] generated = new Generator(head, remote).generate(tokens, position, options, sink);
+            int produced = generated.length == 0 ? 0 : generated[0].length;
+            // The last generated token is returned, not fed: the caller feeds it with its next tokens.
+            position += tokens[0].length + Math.max(0, produced - 1);
+            return generated;
         }
 
         @Override

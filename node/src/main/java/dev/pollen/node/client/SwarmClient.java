@@ -65,6 +65,16 @@ public final class SwarmClient implements AutoCloseable {
         return filter;
     }
 
+    /** The directory, for callers that read it without blocking (the web gateway's state page). */
+    public ServerDirectory directory() {
+        return directory;
+    }
+
+    /** Every model the swarm serves (blocking). */
+    public List<ModelInfo> models() {
+        return join(directory.models());
+    }
+
     /** The model's record (blocking). */
     public ModelInfo model(String name) {
         List<ModelInfo> models = join(directory.models());

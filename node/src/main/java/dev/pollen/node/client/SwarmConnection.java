@@ -51,6 +51,11 @@ public final class SwarmConnection implements AutoCloseable {
                 filter, Clock.systemUTC(), MAX_MESSAGE_BYTES));
     }
 
+    /** The Vert.x instance the connection runs on; the web gateway serves HTTP on it too. */
+    public Vertx vertx() {
+        return vertx;
+    }
+
     public SwarmClient client() {
         return client;
     }

@@ -88,6 +88,11 @@ public final class BlockServer extends VerticleBase {
     }
 
     /** The session manager, for tests in this package. */
+    /** Inference sessions open on this server now. */
+    public int openSessions() {
+        return sessions == null ? 0 : sessions.openSessions();
+    }
+
     SessionManager sessions() {
         return sessions;
     }

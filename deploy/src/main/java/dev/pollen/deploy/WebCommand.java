@@ -1,0 +1,116 @@
+package dev.pollen.deploy;
+
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.node.client.SessionOptions;
+import dev.pollen.node.client.SwarmConnection;
+import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.scheduler.routing.ServerFilter;
+import dev.pollen.web.Gateway;
+import dev.pollen.web.GatewaySettings;
+import dev.pollen.web.ServedModel;
+import dev.pollen.web.WebGateway;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+@Command(name = "web", mixinStandardHelpOptions = true,
+        description = {"Run the web gateway: the chat page, the swarm page, Petals' chat API (WebSocket /api/v2/generate,",
+                "POST /api/v1/generate), an OpenAI-compatible API (/v1/models, /v1/completions, /v1/chat/completions),",
+                "/api/v1/state, /health and /metrics. It is a client of the swarm: it holds no blocks."})
+final class WebCommand implements java.util.concurrent.Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--join", split = ",", required = true, paramLabel = "HOST:PORT", description = "Directory members of the swarm.")
+    List<String> join;
+
+    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
+    String swarm;
+
+    @Option(names = "--model", required = true, paramLabel = "MODEL_DIR",
+            description = {"A checkpoint to serve (repeatable): its embeddings, LM head and tokenizer run here; the name",
+                    "is the one the swarm serves those weights under."})
+    List<Path> models;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on; 0.0.0.0 for every interface (default: ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "8080", description = "HTTP port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--max-length", defaultValue = "0", description = "Longest session in tokens, prompt included; 0 for the model's limit (default: ${DEFAULT-VALUE}).")
+    int maxLength;
+
+    @Option(names = "--max-sessions-per-client", defaultValue = "8", description = "Sessions one client address may hold open (default: ${DEFAULT-VALUE}).")
+    int maxSessionsPerClient;
+
+    @Option(names = "--max-sessions", defaultValue = "256", description = "Sessions the gateway holds open in all (default: ${DEFAULT-VALUE}).")
+    int maxSessions;
+
+    @Option(names = "--dtype", defaultValue = "auto", description = "Compute dtype of the embeddings and LM head: auto (the checkpoint's), f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--step-timeout-s", defaultValue = "30", description = "Wait this long for a server before failing over (default: ${DEFAULT-VALUE}).")
+    int stepTimeoutSeconds;
+
+    @Option(names = "--no-push", description = "Relay every hop through the gateway instead of server-to-server push.")
+    boolean noPush;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        GatewaySettings settings = new GatewaySettings(host, port, models, maxLength, maxSessionsPerClient, maxSessions, 1 << 20);
+        SessionOptions options = SessionOptions.defaults().withPush(!noPush)
+                .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds));
+        SwarmConnection connection = SwarmConnection.open(swarm, join, ServerFilter.ALL);
+        List<ServedModel> served = new ArrayList<>();
+        Gateway gateway;
+        String deployment;
+        try {
+            for (Path dir : models) {
+                err.println("pollen: loading the embeddings, LM head and tokenizer of " + dir);
+                err.flush();
+                DType computeType = dtype.equals("auto") ? ModelConfig.read(dir).torchDtype() : DType.parse(dtype);
+                served.add(ServedModel.load(dir, connection.client(), computeType, maxLength, options));
+            }
+            gateway = new Gateway(settings, served);
+            WebGateway verticle = new WebGateway(gateway, connection.client().directory());
+            deployment = connection.vertx().deployVerticle(verticle).await(1, TimeUnit.MINUTES);
+            out.printf("pollen: web gateway at http://%s:%d/ serving %s%n", host.equals("0.0.0.0") ? "127.0.0.1" : host,
+                    verticle.port(), String.join(", ", served.stream().map(ServedModel::name).toList()));
+            out.flush();
+        } catch (Exception e) {
+            served.forEach(ServedModel::close);
+            connection.close();
+            throw e;
+        }
+
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            err.println("pollen: stopping the web gateway; open sessions close");
+            err.flush();
+            try {
+                connection.vertx().undeploy(deployment).await(10, TimeUnit.SECONDS);
+            } catch (Exception ignored) {
+                // the process is ending
+            } finally {
+                gateway.close();
+                connection.close();
+                err.println("pollen: web gateway stopped");
+                err.flush();
+                stopped.countDown();
+            }
+        }, "pollen-shutdown"));
+        stopped.await();
+        return 0;
+    }
+}

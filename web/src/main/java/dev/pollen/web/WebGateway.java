@@ -1,0 +1,122 @@
+package dev.pollen.web;
+
+import dev.pollen.scheduler.directory.ServerDirectory;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.StaticHandler;
+
+import java.util.Set;
+import java.util.logging.Logger;
+import java.util.stream.Collectors;
+
+/**
+ * The web gateway verticle: Petals' chat API, the OpenAI-compatible API, the swarm's state,
+ * health and Prometheus metrics, and the chat and swarm pages, all on one HTTP port. It is a
+ * client of the swarm: it reads the directory and streams through the servers like any client.
+ */
+public final class WebGateway extends VerticleBase {
+    private static final Logger LOG = Logger.getLogger(WebGateway.class.getName());
+
+    private final Gateway gateway;
+    private final ServerDirectory directory;
+    private HttpServer server;
+
+    public WebGateway(Gateway gateway, ServerDirectory directory) {
+        this.gateway = gateway;
+        this.directory = directory;
+    }
+
+    /** The port it listens on, once started. */
+    public int port() {
+        return server.actualPort();
+    }
+
+    @Override
+    public Future<?> start() {
+        Router router = Router.router(vertx);
+        // Bodies are read for POSTs only: a WebSocket upgrade must find its request unread.
+        router.post().handler(BodyHandler.create(false).setBodyLimit(gateway.settings().maxBodyBytes()));
+        new PetalsApi(gateway).mount(router);
+        new OpenAiApi(gateway).mount(router);
+        router.get("/api/v1/state").handler(this::state);
+        router.get("/health").handler(this::health);
+        router.get("/metrics").handler(ctx -> ctx.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                .end(gateway.metrics().scrape()));
+        router.route("/v1/*").handler(ctx -> OpenAiApi.error(ctx, new ApiException(404, "invalid_request_error",
+                "unknown_url", "No API at " + ctx.request().method() + " " + ctx.request().path() + ".")));
+        router.route("/api/*").handler(ctx -> json(ctx, 404, PetalsApi.failure("No API at " + ctx.request().method() + " "
+                + ctx.request().path() + ".")));
+        router.route().handler(StaticHandler.create("webroot").setIndexPage("index.html"));
+        router.route().failureHandler(this::failure);
+
+        return vertx.createHttpServer(new HttpServerOptions().setHost(gateway.settings().host())
+                        .setPort(gateway.settings().port()).setCompressionSupported(false))
+                .requestHandler(router).listen().onSuccess(s -> {
+                    server = s;
+                    LOG.info("The web gateway listens on http://" + gateway.settings().host() + ":" + s.actualPort()
+                            + "/ serving " + gateway.models().stream().map(ServedModel::name).collect(Collectors.joining(", ")));
+                });
+    }
+
+    private void state(RoutingContext ctx) {
+        Future.fromCompletionStage(SwarmState.read(directory), ctx.vertx().getOrCreateContext())
+                .onSuccess(state -> json(ctx, 200, state))
+                .onFailure(e -> json(ctx, 503, new JsonObject().put("error", "The swarm directory did not answer: "
+                        + e.getMessage())));
+    }
+
+    /** 200 when every served model has all its blocks on ONLINE servers; 503 with the gaps otherwise. */
+    private void health(RoutingContext ctx) {
+        Set<String> served = gateway.models().stream().map(ServedModel::name).collect(Collectors.toSet());
+        Future.fromCompletionStage(SwarmState.read(directory), ctx.vertx().getOrCreateContext()).onSuccess(state -> {
+            JsonObject models = new JsonObject();
+            boolean healthy = true;
+            for (String name : served) {
+                JsonObject model = state.getJsonArray("models").stream().map(JsonObject.class::cast)
+                        .filter(m -> m.getString("name").equals(name)).findFirst().orElse(null);
+                boolean covered = model != null && model.getBoolean("covered");
+                healthy &= covered;
+                models.put(name, new JsonObject().put("covered", covered)
+                        .put("uncovered_blocks", model == null ? new JsonArray() : model.getJsonArray("uncovered")));
+            }
+            json(ctx, healthy ? 200 : 503, new JsonObject().put("status", healthy ? "ok" : "degraded")
+                    .put("open_sessions", gateway.metrics().openSessions()).put("models", models));
+        }).onFailure(e -> json(ctx, 503, new JsonObject().put("status", "unavailable")
+                .put("error", "The swarm directory did not answer: " + e.getMessage())));
+    }
+
+    private void failure(RoutingContext ctx) {
+        int status = ctx.statusCode() > 0 ? ctx.statusCode() : 500;
+        String message = switch (status) {
+            case 413 -> "The request body is larger than " + gateway.settings().maxBodyBytes() + " bytes.";
+            case 404 -> "Nothing at " + ctx.request().path() + ".";
+            case 405 -> ctx.request().method() + " is not allowed on " + ctx.request().path() + ".";
+            default -> ctx.failure() != null && ctx.failure().getMessage() != null ? ctx.failure().getMessage()
+                    : "The request failed.";
+        };
+        if (status >= 500) {
+            LOG.warning("Request " + ctx.request().method() + " " + ctx.request().path() + " failed: " + message);
+        }
+        if (ctx.request().path().startsWith("/api/")) {
+            json(ctx, status, PetalsApi.failure(message));
+        } else {
+            OpenAiApi.error(ctx, new ApiException(status, status >= 500 ? "server_error" : "invalid_request_error", null, message));
+        }
+    }
+
+    private static void json(RoutingContext ctx, int status, JsonObject body) {
+        OpenAiApi.json(ctx, status, body);
+    }
+
+    @Override
+    public Future<?> stop() {
+        return server == null ? Future.succeededFuture() : server.close();
+    }
+}

@@ -1,0 +1,101 @@
+package dev.pollen.web;
+
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.generate.GenerationOptions;
+import dev.pollen.inference.generate.LocalModel;
+import dev.pollen.inference.make.ModelMaker;
+import dev.pollen.inference.make.ModelSpec;
+import dev.pollen.inference.model.KvCache;
+import dev.pollen.inference.tokenizer.Tokenizer;
+import dev.pollen.node.client.SessionOptions;
+import dev.pollen.node.client.SwarmClient;
+import dev.pollen.node.server.BlockServer;
+import dev.pollen.node.server.ServerSettings;
+import dev.pollen.protocol.BlockRange;
+import dev.pollen.scheduler.directory.InMemoryDirectory;
+import dev.pollen.scheduler.routing.ServerFilter;
+import io.vertx.core.Vertx;
+
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A swarm in this JVM for the gateway's tests: two servers splitting a tiny Llama (real gRPC,
+ * LibTorch and sessions on 127.0.0.1; the directory in memory), and a gateway in front of them.
+ * The oracle is the same checkpoint run locally.
+ */
+final class LocalSwarm implements AutoCloseable {
+    static final int MAX_SESSIONS_PER_CLIENT = 3;
+
+    final Path model;
+    final Vertx vertx = Vertx.vertx();
+    final List<BlockServer> servers = new ArrayList<>();
+    final Gateway gateway;
+    final WebGateway web;
+    private final SwarmClient client;
+
+    LocalSwarm(String name) throws Exception {
+        model = Path.of(System.getProperty("pollen.test.workdir", "target/test-work")).resolve(name);
+        ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 21), i -> { });
+        InMemoryDirectory directory = new InMemoryDirectory(Clock.systemUTC());
+        for (BlockRange span : List.of(BlockRange.of(0, 2), BlockRange.of(2, 4))) {
+            BlockServer server = new BlockServer(new ServerSettings(model, "tiny", span, 0, "127.0.0.1", 0, "test", 0, List.of(),
+                    "", DType.F32, 8192, 256, 4, 16, 1 << 20, Duration.ofMinutes(5), Duration.ofSeconds(30),
+                    Duration.ofSeconds(5), 1, 10, 0, false), directory, i -> { });
+            vertx.deployVerticle(server).await(2, TimeUnit.MINUTES);
+            servers.add(server);
+        }
+        client = new SwarmClient(vertx, directory, ServerFilter.ALL, Clock.systemUTC(), 64 << 20);
+        ServedModel served = ServedModel.load(model, client, DType.F32, 0, SessionOptions.defaults());
+        gateway = new Gateway(new GatewaySettings("127.0.0.1", 0, List.of(model), 0, MAX_SESSIONS_PER_CLIENT, 64, 64 << 10),
+                List.of(served));
+        web = new WebGateway(gateway, directory);
+        vertx.deployVerticle(web).await(1, TimeUnit.MINUTES);
+    }
+
+    String url(String path) {
+        return "http://127.0.0.1:" + web.port() + path;
+    }
+
+    /** Sessions open on the servers now. */
+    int serverSessions() {
+        return servers.stream().mapToInt(BlockServer::openSessions).sum();
+    }
+
+    /** The greedy continuation of {@code prompt} by the model run locally, as text (end token excluded). */
+    String localGreedy(String prompt, int maxNewTokens) {
+        return localGreedy(prompt, maxNewTokens, true);
+    }
+
+    /** As {@link #localGreedy(String, int)}; {@code specialTokens} false for text a chat template rendered. */
+    String localGreedy(String prompt, int maxNewTokens, boolean specialTokens) {
+        try (Tokenizer tokenizer = Tokenizer.load(model); LocalModel local = LocalModel.load(model, DType.F32)) {
+            long[] ids = tokenizer.encode(prompt, specialTokens);
+            long eos = tokenizer.eosTokenId().orElse(-1);
+            try (KvCache cache = local.blocks().newCache(1, ids.length + maxNewTokens)) {
+                long[] out = local.generator(cache).generate(new long[][] {ids}, 0,
+                        new GenerationOptions(maxNewTokens, dev.pollen.inference.sampling.SamplingOptions.GREEDY,
+                                eos >= 0 ? new long[] {eos} : new long[0]), (step, t) -> true)[0];
+                if (out.length > 0 && out[out.length - 1] == eos) {
+                    out = java.util.Arrays.copyOf(out, out.length - 1);
+                }
+                return tokenizer.decode(out);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        gateway.close();
+        client.close();
+        try {
+            vertx.close().await(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("Vert.x did not close: " + e.getMessage(), e);
+        }
+    }
+}

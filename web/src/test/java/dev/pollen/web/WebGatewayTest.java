@@ -1,0 +1,474 @@
+package dev.pollen.web;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The gateway's APIs against a real swarm of two servers, with the same checkpoint run locally as
+ * the oracle: greedy replies through every API equal the local continuation.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@DisplayName("The web gateway")
+class WebGatewayTest {
+    private static final String PROMPT = "The swarm";
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
+
+    private LocalSwarm swarm;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private String expected24;
+
+    @BeforeAll
+    void start() throws Exception {
+        swarm = new LocalSwarm("web-gateway-llama");
+        expected24 = swarm.localGreedy(PROMPT, 24);
+        assertFalse(expected24.isEmpty(), "the oracle must produce text");
+    }
+
+    @AfterAll
+    void stop() {
+        if (swarm != null) {
+            swarm.close();
+        }
+    }
+
+    // ---- OpenAI-compatible API ----
+
+    @Test
+    @DisplayName("GET /v1/models lists the served model with its limits")
+    void listsModels() throws Exception {
+        HttpResponse<String> response = get("/v1/models");
+        assertEquals(200, response.statusCode());
+        JsonObject body = new JsonObject(response.body());
+        assertEquals("list", body.getString("object"));
+        JsonObject model = body.getJsonArray("data").getJsonObject(0);
+        assertEquals("tiny", model.getString("id"));
+        assertEquals(256, model.getInteger("max_length"));
+    }
+
+    @Test
+    @DisplayName("a greedy completion equals the local continuation and counts its tokens")
+    void completionEqualsLocal() throws Exception {
+        HttpResponse<String> response = post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", PROMPT)
+                .put("max_tokens", 24).put("temperature", 0));
+        assertEquals(200, response.statusCode(), response.body());
+        JsonObject body = new JsonObject(response.body());
+        assertEquals("text_completion", body.getString("object"));
+        JsonObject choice = body.getJsonArray("choices").getJsonObject(0);
+        assertEquals(expected24, choice.getString("text"));
+        JsonObject usage = body.getJsonObject("usage");
+        int promptTokens = swarm.gateway.model("tiny").tokenizer().encode(PROMPT, true).length;
+        assertEquals(promptTokens, usage.getInteger("prompt_tokens"));
+        assertEquals(usage.getInteger("prompt_tokens") + usage.getInteger("completion_tokens"), usage.getInteger("total_tokens"));
+        assertEquals(choice.getString("finish_reason").equals("length") ? 24 : usage.getInteger("completion_tokens"),
+                usage.getInteger("completion_tokens"));
+    }
+
+    @Test
+    @DisplayName("a streamed completion sends the same text as server-sent events, then usage and [DONE]")
+    void streamedCompletion() throws Exception {
+        HttpResponse<String> response = post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", PROMPT)
+                .put("max_tokens", 24).put("temperature", 0).put("stream", true)
+                .put("stream_options", new JsonObject().put("include_usage", true)));
+        assertEquals(200, response.statusCode(), response.body());
+        assertTrue(response.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
+        List<String> events = events(response.body());
+        assertEquals("[DONE]", events.get(events.size() - 1));
+        StringBuilder text = new StringBuilder();
+        String finish = null;
+        JsonObject usage = null;
+        int pieces = 0;
+        for (String event : events.subList(0, events.size() - 1)) {
+            JsonObject chunk = new JsonObject(event);
+            if (chunk.containsKey("usage")) {
+                usage = chunk.getJsonObject("usage");
+                continue;
+            }
+            JsonObject choice = chunk.getJsonArray("choices").getJsonObject(0);
+            text.append(choice.getString("text"));
+            pieces += choice.getString("text").isEmpty() ? 0 : 1;
+            if (choice.getString("finish_reason") != null) {
+                finish = choice.getString("finish_reason");
+            }
+        }
+        assertEquals(expected24, text.toString());
+        assertTrue(pieces > 3, "tokens must arrive one by one, got " + pieces + " pieces");
+        assertNotNull(finish);
+        assertNotNull(usage, "include_usage must add a usage chunk");
+    }
+
+    @Test
+    @DisplayName("a stop sequence cuts the reply before it, streamed or not, and never streams part of it")
+    void stopSequenceCutsTheReply() throws Exception {
+        // A stop taken from the middle of the expected text: the reply must end right before it.
+        String stop = expected24.substring(expected24.length() / 2, expected24.length() / 2 + 2);
+        String cut = expected24.substring(0, expected24.indexOf(stop));
+        JsonObject request = new JsonObject().put("model", "tiny").put("prompt", PROMPT).put("max_tokens", 24)
+                .put("temperature", 0).put("stop", new JsonArray().add(stop));
+        JsonObject body = new JsonObject(post("/v1/completions", request).body());
+        assertEquals(cut, body.getJsonArray("choices").getJsonObject(0).getString("text"));
+        assertEquals("stop", body.getJsonArray("choices").getJsonObject(0).getString("finish_reason"));
+
+        StringBuilder streamed = new StringBuilder();
+        for (String event : events(post("/v1/completions", request.copy().put("stream", true)).body())) {
+            if (!event.equals("[DONE]")) {
+                streamed.append(new JsonObject(event).getJsonArray("choices").getJsonObject(0).getString("text"));
+            }
+        }
+        assertEquals(cut, streamed.toString());
+    }
+
+    @Test
+    @DisplayName("a chat completion renders the messages with the chat template and equals the local continuation")
+    void chatCompletion() throws Exception {
+        JsonArray messages = new JsonArray().add(new JsonObject().put("role", "user").put("content", "Hello"));
+        String rendered = swarm.gateway.model("tiny").tokenizer()
+                .applyChatTemplate(List.of(new dev.pollen.inference.tokenizer.ChatMessage("user", "Hello")), true);
+        HttpResponse<String> response = post("/v1/chat/completions", new JsonObject().put("model", "tiny")
+                .put("messages", messages).put("max_tokens", 12).put("temperature", 0));
+        assertEquals(200, response.statusCode(), response.body());
+        JsonObject body = new JsonObject(response.body());
+        assertEquals("chat.completion", body.getString("object"));
+        JsonObject message = body.getJsonArray("choices").getJsonObject(0).getJsonObject("message");
+        assertEquals("assistant", message.getString("role"));
+        assertEquals(swarm.localGreedy(rendered, 12, false), message.getString("content"));
+
+        StringBuilder streamed = new StringBuilder();
+        List<String> events = events(post("/v1/chat/completions", new JsonObject().put("model", "tiny")
+                .put("messages", messages).put("max_tokens", 12).put("temperature", 0).put("stream", true)).body());
+        assertEquals("assistant", new JsonObject(events.get(0)).getJsonArray("choices").getJsonObject(0)
+                .getJsonObject("delta").getString("role"));
+        for (String event : events) {
+            if (!event.equals("[DONE]")) {
+                JsonObject delta = new JsonObject(event).getJsonArray("choices").getJsonObject(0).getJsonObject("delta");
+                streamed.append(delta.getString("content", ""));
+            }
+        }
+        assertEquals(message.getString("content"), streamed.toString());
+    }
+
+    @Test
+    @DisplayName("a seeded sampled completion repeats itself")
+    void seededSamplingRepeats() throws Exception {
+        JsonObject request = new JsonObject().put("model", "tiny").put("prompt", PROMPT).put("max_tokens", 16)
+                .put("temperature", 0.9).put("top_p", 0.95).put("seed", 7);
+        String first = new JsonObject(post("/v1/completions", request).body()).getJsonArray("choices").getJsonObject(0)
+                .getString("text");
+        String second = new JsonObject(post("/v1/completions", request).body()).getJsonArray("choices").getJsonObject(0)
+                .getString("text");
+        assertEquals(first, second);
+    }
+
+    @Test
+    @DisplayName("bad OpenAI requests get OpenAI errors with the right status, and the gateway goes on serving")
+    void openAiErrors() throws Exception {
+        assertError(post("/v1/completions", new JsonObject().put("model", "nope").put("prompt", "x")), 404, "model_not_found");
+        assertError(postRaw("/v1/completions", "{not json"), 400, null);
+        assertError(post("/v1/completions", new JsonObject().put("model", "tiny")), 400, null);
+        assertError(post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", "x").put("max_tokens", 100000)),
+                400, null);
+        assertError(post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", "word ".repeat(300))
+                .put("max_tokens", 8)), 400, "context_length_exceeded");
+        assertError(post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", "x").put("temperature", "hot")),
+                400, null);
+        assertError(post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", "x").put("n", 2)), 400, null);
+        assertError(post("/v1/chat/completions", new JsonObject().put("model", "tiny").put("messages",
+                new JsonArray().add(new JsonObject().put("role", "robot").put("content", "x")))), 400, null);
+        assertError(postRaw("/v1/completions", "{\"prompt\":\"" + "x".repeat(70_000) + "\"}"), 413, null);
+        assertError(get("/v1/nothing-here"), 404, null);
+        assertEquals(0, swarm.gateway.metrics().openSessions(), "failed requests must not leak sessions");
+        completionEqualsLocal();
+    }
+
+    // ---- Petals' chat API ----
+
+    @Test
+    @DisplayName("Petals' WebSocket: a session continues across generate calls and equals the local continuation")
+    void petalsWebSocket() throws Exception {
+        try (Ws ws = Ws.open(http, swarm.url("/api/v2/generate"))) {
+            ws.send(new JsonObject().put("type", "open_inference_session").put("model", "tiny").put("max_length", 128));
+            assertEquals(true, ws.next().getBoolean("ok"));
+            ws.send(new JsonObject().put("type", "generate").put("inputs", PROMPT).put("max_new_tokens", 8).put("do_sample", 0));
+            JsonObject first = ws.next();
+            assertEquals(true, first.getBoolean("ok"), first.encode());
+            assertEquals(true, first.getBoolean("stop"), "without a stop sequence one message answers: " + first.encode());
+            ws.send(new JsonObject().put("type", "generate").put("max_new_tokens", 16).put("do_sample", 0));
+            JsonObject second = ws.next();
+            assertEquals(expected24, first.getString("outputs") + second.getString("outputs"));
+            assertEquals(8, first.getInteger("token_count"));
+        }
+        waitFor(() -> swarm.serverSessions() == 0, "closing the socket must close the servers' sessions");
+    }
+
+    @Test
+    @DisplayName("Petals' WebSocket: with a stop sequence it streams one message per max_new_tokens until the text holds it")
+    void petalsStopSequence() throws Exception {
+        String stop = expected24.substring(expected24.length() / 2, expected24.length() / 2 + 2);
+        String through = expected24.substring(0, expected24.indexOf(stop) + stop.length());
+        try (Ws ws = Ws.open(http, swarm.url("/api/v2/generate"))) {
+            ws.send(new JsonObject().put("type", "open_inference_session").put("model", "tiny").put("max_length", 128));
+            assertEquals(true, ws.next().getBoolean("ok"));
+            ws.send(new JsonObject().put("type", "generate").put("inputs", PROMPT).put("max_new_tokens", 1).put("do_sample", 0)
+                    .put("stop_sequence", stop));
+            StringBuilder text = new StringBuilder();
+            int messages = 0;
+            JsonObject message;
+            do {
+                message = ws.next();
+                assertEquals(true, message.getBoolean("ok"), message.encode());
+                text.append(message.getString("outputs"));
+                messages++;
+            } while (!message.getBoolean("stop"));
+            assertEquals(through, text.toString(), "Petals keeps the stop sequence in the output");
+            assertTrue(messages > 1, "one message per token");
+        }
+    }
+
+    @Test
+    @DisplayName("Petals' WebSocket: {type: stop} ends a reply early, and errors leave the session usable")
+    void petalsStopAndErrors() throws Exception {
+        try (Ws ws = Ws.open(http, swarm.url("/api/v2/generate"))) {
+            ws.send(new JsonObject().put("type", "generate").put("inputs", "x").put("max_new_tokens", 1));
+            assertEquals(false, ws.next().getBoolean("ok"), "generate before open must fail");
+            ws.sendText("{oops");
+            assertTrue(ws.next().getString("traceback").contains("JSON"));
+            ws.send(new JsonObject().put("type", "open_inference_session").put("model", "nope"));
+            assertTrue(ws.next().getString("traceback").contains("nope"));
+            ws.send(new JsonObject().put("type", "dance"));
+            assertTrue(ws.next().getString("traceback").contains("dance"));
+            ws.send(new JsonObject().put("type", "open_inference_session").put("model", "tiny").put("max_length", 200));
+            assertEquals(true, ws.next().getBoolean("ok"));
+            ws.send(new JsonObject().put("type", "generate").put("inputs", PROMPT).put("max_new_tokens", 1)
+                    .put("temperature", "warm").put("do_sample", 1));
+            assertTrue(ws.next().getString("traceback").contains("temperature"));
+            // A stop sequence that never comes, then a stop request after the first token.
+            ws.send(new JsonObject().put("type", "generate").put("inputs", PROMPT).put("max_new_tokens", 1).put("do_sample", 0)
+                    .put("stop_sequence", "\u0001never\u0001"));
+            JsonObject message = ws.next();
+            ws.send(new JsonObject().put("type", "stop"));
+            int messages = 1;
+            while (!message.getBoolean("stop")) {
+                message = ws.next();
+                messages++;
+            }
+            assertTrue(messages < 150, "the stop request must end the reply early, took " + messages + " messages");
+        }
+    }
+
+    @Test
+    @DisplayName("a client over its session limit is refused, on the WebSocket and on the OpenAI API")
+    void sessionLimitPerClient() throws Exception {
+        List<Ws> sockets = new ArrayList<>();
+        try {
+            for (int i = 0; i < LocalSwarm.MAX_SESSIONS_PER_CLIENT; i++) {
+                Ws ws = Ws.open(http, swarm.url("/api/v2/generate"));
+                sockets.add(ws);
+                ws.send(new JsonObject().put("type", "open_inference_session").put("model", "tiny").put("max_length", 32));
+                assertEquals(true, ws.next().getBoolean("ok"));
+            }
+            try (Ws extra = Ws.open(http, swarm.url("/api/v2/generate"))) {
+                extra.send(new JsonObject().put("type", "open_inference_session").put("model", "tiny"));
+                JsonObject refused = extra.next();
+                assertEquals(false, refused.getBoolean("ok"));
+                assertTrue(refused.getString("traceback").contains("open sessions"), refused.encode());
+            }
+            assertError(post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", "x").put("max_tokens", 2)),
+                    429, "too_many_sessions");
+        } finally {
+            sockets.forEach(Ws::close);
+        }
+        waitFor(() -> swarm.gateway.metrics().openSessions() == 0, "closed sockets must free their sessions");
+    }
+
+    @Test
+    @DisplayName("a client that disconnects mid-stream closes its sessions on the servers")
+    void disconnectClosesServerSessions() throws Exception {
+        Ws ws = Ws.open(http, swarm.url("/api/v2/generate"));
+        ws.send(new JsonObject().put("type", "open_inference_session").put("model", "tiny").put("max_length", 256));
+        assertEquals(true, ws.next().getBoolean("ok"));
+        ws.send(new JsonObject().put("type", "generate").put("inputs", PROMPT).put("max_new_tokens", 1).put("do_sample", 0)
+                .put("stop_sequence", "\u0001never\u0001"));
+        ws.next();
+        waitFor(() -> swarm.serverSessions() > 0, "the servers must hold the session while it generates");
+        ws.abort();
+        waitFor(() -> swarm.serverSessions() == 0 && swarm.gateway.metrics().openSessions() == 0,
+                "a vanished client's sessions must close");
+    }
+
+    @Test
+    @DisplayName("Petals' POST /api/v1/generate takes form fields and equals the local continuation")
+    void petalsHttp() throws Exception {
+        String form = "model=tiny&inputs=" + URLEncoder.encode(PROMPT, StandardCharsets.UTF_8) + "&max_new_tokens=24&do_sample=0";
+        HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(swarm.url("/api/v1/generate")))
+                .header("Content-Type", "application/x-www-form-urlencoded").POST(HttpRequest.BodyPublishers.ofString(form))
+                .timeout(TIMEOUT).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), response.body());
+        JsonObject body = new JsonObject(response.body());
+        assertEquals(true, body.getBoolean("ok"));
+        assertEquals(expected24, body.getString("outputs"));
+
+        HttpResponse<String> bad = http.send(HttpRequest.newBuilder(URI.create(swarm.url("/api/v1/generate")))
+                .header("Content-Type", "application/x-www-form-urlencoded").POST(HttpRequest.BodyPublishers.ofString("model=nope"))
+                .timeout(TIMEOUT).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(false, new JsonObject(bad.body()).getBoolean("ok"));
+        assertTrue(bad.statusCode() >= 400 && bad.statusCode() < 500);
+    }
+
+    // ---- State, health, metrics, pages ----
+
+    @Test
+    @DisplayName("state, health and metrics describe the swarm and what the gateway did")
+    void stateHealthMetrics() throws Exception {
+        JsonObject state = new JsonObject(get("/api/v1/state").body());
+        JsonObject model = state.getJsonArray("models").getJsonObject(0);
+        assertEquals("tiny", model.getString("name"));
+        assertEquals(true, model.getBoolean("covered"));
+        assertEquals(4, model.getJsonArray("coverage").size());
+        assertEquals(2, model.getJsonArray("servers").size());
+        assertEquals(0, model.getJsonArray("servers").getJsonObject(0).getInteger("start"));
+
+        HttpResponse<String> health = get("/health");
+        assertEquals(200, health.statusCode(), health.body());
+        assertEquals("ok", new JsonObject(health.body()).getString("status"));
+
+        post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", PROMPT).put("max_tokens", 4));
+        String metrics = get("/metrics").body();
+        for (String name : List.of("pollen_tokens_generated_total", "pollen_step_latency_seconds_bucket", "pollen_sessions_open",
+                "pollen_requests_total")) {
+            assertTrue(metrics.contains(name), name + " missing from /metrics");
+        }
+    }
+
+    @Test
+    @DisplayName("the chat and swarm pages are served from the jar")
+    void pages() throws Exception {
+        HttpResponse<String> chat = get("/");
+        assertEquals(200, chat.statusCode());
+        assertTrue(chat.body().contains("chat.js"), "the chat page must load its script");
+        assertEquals(200, get("/swarm.html").statusCode());
+        assertEquals(200, get("/chat.js").statusCode());
+    }
+
+    // ---- helpers ----
+
+    private HttpResponse<String> get(String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(swarm.url(path))).timeout(TIMEOUT).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> post(String path, JsonObject body) throws Exception {
+        return postRaw(path, body.encode());
+    }
+
+    private HttpResponse<String> postRaw(String path, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(swarm.url(path))).timeout(TIMEOUT)
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static void assertError(HttpResponse<String> response, int status, String code) {
+        assertEquals(status, response.statusCode(), response.body());
+        JsonObject error = new JsonObject(response.body()).getJsonObject("error");
+        assertNotNull(error, response.body());
+        assertFalse(error.getString("message").isBlank());
+        if (code != null) {
+            assertEquals(code, error.getString("code"));
+        }
+    }
+
+    private static List<String> events(String body) {
+        List<String> events = new ArrayList<>();
+        for (String block : body.split("\n\n")) {
+            if (block.startsWith("data: ")) {
+                events.add(block.substring("data: ".length()));
+            }
+        }
+        return events;
+    }
+
+    private static void waitFor(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError(what);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** A WebSocket client that queues each text message. */
+    static final class Ws implements WebSocket.Listener, AutoCloseable {
+        private final LinkedBlockingQueue<String> messages = new LinkedBlockingQueue<>();
+        private final StringBuilder partial = new StringBuilder();
+        private WebSocket socket;
+
+        static Ws open(HttpClient http, String url) throws Exception {
+            Ws ws = new Ws();
+            ws.socket = http.newWebSocketBuilder().buildAsync(URI.create(url.replace("http://", "ws://")), ws)
+                    .get(10, TimeUnit.SECONDS);
+            return ws;
+        }
+
+        void send(JsonObject message) {
+            sendText(message.encode());
+        }
+
+        void sendText(String text) {
+            socket.sendText(text, true).join();
+        }
+
+        JsonObject next() throws InterruptedException {
+            String message = messages.poll(60, TimeUnit.SECONDS);
+            if (message == null) {
+                throw new AssertionError("no message within 60 s");
+            }
+            return new JsonObject(message);
+        }
+
+        void abort() {
+            socket.abort();
+        }
+
+        @Override
+        public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
+            partial.append(data);
+            if (last) {
+                messages.add(partial.toString());
+                partial.setLength(0);
+            }
+            webSocket.request(1);
+            return CompletableFuture.completedFuture(null);
+        }
+
+        @Override
+        public void close() {
+            if (!socket.isOutputClosed()) {
+                socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").orTimeout(5, TimeUnit.SECONDS).exceptionally(e -> null).join();
+            }
+        }
+    }
+}
