@@ -57,6 +57,11 @@ public final class GatewayMetrics {
         openSessions.decrementAndGet();
     }
 
+    /** Tokens generated so far, over every model. */
+    public double tokensGenerated() {
+        return registry.find("pollen.tokens.generated").counters().stream().mapToDouble(Counter::count).sum();
+    }
+
     public int openSessions() {
         return openSessions.get();
     }

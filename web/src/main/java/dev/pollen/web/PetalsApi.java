@@ -253,8 +253,13 @@ final class PetalsApi {
             String inputs = params.string("inputs", null);
             GenerateRequest request = GenerateRequest.of(params, session, inputs, false);
             stopRequested.set(false);
-            session.generate(request.request(), () -> stopRequested.get() || closed, chunk -> send(new JsonObject()
-                    .put("ok", true).put("outputs", chunk.text()).put("stop", chunk.last()).put("token_count", chunk.tokens())));
+            try {
+                session.generate(request.request(), () -> stopRequested.get() || closed, chunk -> send(new JsonObject()
+                        .put("ok", true).put("outputs", chunk.text()).put("stop", chunk.last())
+                        .put("token_count", chunk.tokens())));
+            } finally {
+                gateway.metrics().failovers(session.model().name(), session.takeFailovers());
+            }
             gateway.metrics().request("petals-ws", "ok");
         }
 

@@ -320,6 +320,25 @@ class WebGatewayTest {
     }
 
     @Test
+    @DisplayName("a client that leaves a streamed completion closes its session on the servers")
+    void leavingAStreamClosesServerSessions() throws Exception {
+        double before = swarm.gateway.metrics().tokensGenerated();
+        HttpResponse<java.io.InputStream> response = http.send(HttpRequest.newBuilder(URI.create(swarm.url("/v1/completions")))
+                .timeout(TIMEOUT).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+                        new JsonObject().put("model", "tiny").put("prompt", PROMPT).put("max_tokens", 240).put("temperature", 0)
+                                .put("stream", true).put("stop", "\u0001never\u0001").encode())).build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        java.io.InputStream body = response.body();
+        assertTrue(body.read(new byte[64]) > 0, "the stream must start");
+        waitFor(() -> swarm.serverSessions() > 0, "the servers must hold the session while it streams");
+        body.close();
+        waitFor(() -> swarm.serverSessions() == 0 && swarm.gateway.metrics().openSessions() == 0,
+                "a client that left must not keep its session");
+        double generated = swarm.gateway.metrics().tokensGenerated() - before;
+        assertTrue(generated < 200, "generation must stop when the client leaves, not run to 240 tokens: " + generated);
+    }
+
+    @Test
     @DisplayName("Petals' POST /api/v1/generate takes form fields and equals the local continuation")
     void petalsHttp() throws Exception {
         String form = "model=tiny&inputs=" + URLEncoder.encode(PROMPT, StandardCharsets.UTF_8) + "&max_new_tokens=24&do_sample=0";
