@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure Pollen's speed.",
-        subcommands = {BenchCommand.Local.class, BenchCommand.Kernels.class, SwarmBench.class, ThroughputBench.class})
+        subcommands = {BenchCommand.Local.class, BenchCommand.Kernels.class, SwarmBench.class, NetworkBench.class, ThroughputBench.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -28,6 +28,19 @@ final class BenchCommand implements Runnable {
     @Override
     public void run() {
         spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    /** A random-weight checkpoint of a preset, made once under {@code modelsDir} (default ~/.cache/pollen/models). */
+    static Path ensureModel(Path modelsDir, String size, String type, DType computeType, PrintWriter err) throws Exception {
+        Path root = modelsDir != null ? modelsDir : Path.of(System.getProperty("user.home"), ".cache", "pollen", "models");
+        Path dir = root.resolve(size + "-" + type + "-" + computeType.torchName() + "-seed0");
+        if (!Files.exists(dir.resolve("tokenizer_config.json"))) {
+            ModelSpec spec = ModelSpec.preset(size, type, computeType, 0);
+            err.println("Making a random-weight " + size + " checkpoint in " + dir + " (once) ...");
+            Progress making = new Progress(err, "Making blocks", spec.numLayers());
+            ModelMaker.write(dir, spec, i -> making.update(i + 1));
+        }
+        return dir;
     }
 
     @Command(name = "local", mixinStandardHelpOptions = true,
@@ -103,16 +116,7 @@ final class BenchCommand implements Runnable {
         }
 
         private Path ensureModel(PrintWriter err, DType computeType) throws Exception {
-            Path root = modelsDir != null ? modelsDir
-                    : Path.of(System.getProperty("user.home"), ".cache", "pollen", "models");
-            Path dir = root.resolve(size + "-" + type + "-" + computeType.torchName() + "-seed0");
-            if (!Files.exists(dir.resolve("tokenizer_config.json"))) {
-                ModelSpec spec = ModelSpec.preset(size, type, computeType, 0);
-                err.println("Making a random-weight " + size + " checkpoint in " + dir + " (once) ...");
-                Progress making = new Progress(err, "Making blocks", spec.numLayers());
-                ModelMaker.write(dir, spec, i -> making.update(i + 1));
-            }
-            return dir;
+            return BenchCommand.ensureModel(modelsDir, size, type, computeType, err);
         }
     }
 

@@ -101,6 +101,10 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                     "(current / after < quality); 0 never moves (default: ${DEFAULT-VALUE})."})
     double balanceQuality;
 
+    @Option(names = "--public-port", defaultValue = "0",
+            description = "Announce this port instead of the gRPC port, for clients that reach the server through a forwarder (default: the gRPC port).")
+    int publicPort;
+
     @Option(names = "--measure-network", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Measure the bandwidth from a peer and announce no more than the network carries (default: ${DEFAULT-VALUE}).")
     boolean measureNetwork;
@@ -118,7 +122,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                 hazelcastPort, join, publicName, dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype),
                 cacheTokens, maxLength, maxBatch, maxSessions, maxMessageMb << 20, Duration.ofSeconds(sessionIdleSeconds),
                 Duration.ofSeconds(stepTimeoutSeconds), Duration.ofSeconds(announceSeconds), computeThreads,
-                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), balanceQuality, measureNetwork);
+                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), balanceQuality, measureNetwork, publicPort);
 
         Vertx vertx = SwarmCluster.server(swarm, host, hazelcastPort, join, lite).await(2, TimeUnit.MINUTES);
         HazelcastInstance hazelcast = SwarmCluster.hazelcast(vertx);

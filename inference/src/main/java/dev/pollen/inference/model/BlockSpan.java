@@ -198,13 +198,48 @@ public final class BlockSpan implements AutoCloseable {
      * @return (batch, seq, hidden) in the span's dtype
      */
     public Tensor forward(Tensor hidden) {
+        return forward(hidden, null);
+    }
+
+    /**
+     * As {@link #forward(Tensor)}, with deep prompts (deep prompt tuning): before block i of the
+     * span, {@code deepPrompts[i]} is added to the first {@code prefix} positions of its input, as
+     * Petals does. Autograd follows both the hidden states and the prompts.
+     *
+     * @param deepPrompts null, or (blocks of this span, batch, prefix, hidden) with prefix at most the sequence length
+     */
+    public Tensor forward(Tensor hidden, Tensor deepPrompts) {
         checkHidden(hidden);
+        if (deepPrompts != null) {
+            checkPrompts(deepPrompts, hidden);
+        }
         StepContext step = architecture.context(0, (int) hidden.size(1), dtype);
         Tensor x = hidden.to(dtype);
-        for (Block block : blocks) {
-            x = block.forward(x, null, step);
+        for (int i = 0; i < blocks.size(); i++) {
+            if (deepPrompts != null) {
+                x = addPrompt(x, deepPrompts.select(0, i).to(dtype));
+            }
+            x = blocks.get(i).forward(x, null, step);
         }
         return x;
+    }
+
+    /** {@code x} with {@code prompt} (batch, prefix, hidden) added to its first prefix positions, out of place. */
+    private static Tensor addPrompt(Tensor x, Tensor prompt) {
+        long prefix = prompt.size(1);
+        if (prefix == x.size(1)) {
+            return x.add(prompt);
+        }
+        return torch.cat(new TensorVector(x.narrow(1, 0, prefix).add(prompt), x.narrow(1, prefix, x.size(1) - prefix)), 1);
+    }
+
+    private void checkPrompts(Tensor prompts, Tensor hidden) {
+        if (prompts.dim() != 4 || prompts.size(0) != blocks.size() || prompts.size(1) != hidden.size(0)
+                || prompts.size(2) < 1 || prompts.size(2) > hidden.size(1) || prompts.size(3) != config().hiddenSize()) {
+            throw new IllegalArgumentException("Deep prompts must have shape (" + blocks.size() + " blocks, " + hidden.size(0)
+                    + " batch, prefix <= " + hidden.size(1) + ", " + config().hiddenSize() + "), got "
+                    + java.util.Arrays.toString(Torch.shape(prompts)));
+        }
     }
 
     private void checkHidden(Tensor hidden) {

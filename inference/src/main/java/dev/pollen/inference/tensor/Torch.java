@@ -129,4 +129,9 @@ public final class Torch {
     public static Scalar scalar(double value) {
         return new Scalar(value);
     }
+
+    /** Backpropagates {@code gradient} (d loss / d output) from {@code output} into the leaves that require grad. */
+    public static void backward(Tensor output, Tensor gradient) {
+        output.backward(gradient, new org.bytedeco.pytorch.BoolOptional(), false, new org.bytedeco.pytorch.TensorArrayRefOptional());
+    }
 }

@@ -37,4 +37,10 @@ public record SessionOptions(boolean push, DType wireDtype, Duration stepTimeout
         return new SessionOptions(push, wireDtype, stepTimeout, maxAttempts, deadline, backoffInitial, backoffMax,
                 allocationTimeout);
     }
+
+    /** Hidden states on the wire in {@code dtype}: BFLOAT16 halves the bytes of FLOAT32, at bf16 precision. */
+    public SessionOptions withWireDtype(DType dtype) {
+        return new SessionOptions(push, dtype, stepTimeout, maxAttempts, totalDeadline, backoffInitial, backoffMax,
+                allocationTimeout);
+    }
 }

@@ -1,5 +1,6 @@
 package dev.pollen.node.client;
 
+import dev.pollen.node.wire.Http2Windows;
 import dev.pollen.protocol.ModelInfo;
 import dev.pollen.protocol.ServerInfo;
 import dev.pollen.scheduler.directory.ServerDirectory;
@@ -37,7 +38,7 @@ public final class SwarmClient implements AutoCloseable {
         this.directory = directory;
         this.filter = filter;
         this.bans = new BanList(Duration.ofSeconds(15), Duration.ofMinutes(10), clock);
-        this.grpc = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(maxMessageBytes));
+        this.grpc = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(maxMessageBytes), Http2Windows.client());
     }
 
     Vertx vertx() {

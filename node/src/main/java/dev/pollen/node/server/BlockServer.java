@@ -1,5 +1,6 @@
 package dev.pollen.node.server;
 
+import dev.pollen.node.wire.Http2Windows;
 import dev.pollen.node.wire.TensorBridge;
 
 import dev.pollen.inference.bench.ThroughputProbe;
@@ -194,13 +195,14 @@ public final class BlockServer extends VerticleBase {
 
     private Future<Void> listen() {
         sessions = new SessionManager(context, span, compute, budget, settings);
-        pushClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(settings.maxMessageBytes()));
+        pushClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(settings.maxMessageBytes()),
+                Http2Windows.client());
         training = new TrainingHandler(context, span, compute, settings);
         BlockServiceHandler handler = new BlockServiceHandler(sessions, this::info,
                 new PushClient(pushClient, settings.stepTimeout()), training, settings.maxMessageBytes());
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(settings.maxMessageBytes()));
         handler.bind(grpc);
-        http = vertx.createHttpServer(new HttpServerOptions().setHost(settings.host()).setPort(settings.port()));
+        http = vertx.createHttpServer(Http2Windows.server(new HttpServerOptions().setHost(settings.host()).setPort(settings.port())));
         return http.requestHandler(grpc).listen().mapEmpty();
     }
 
@@ -208,7 +210,7 @@ public final class BlockServer extends VerticleBase {
         BlockRange blocks = span != null ? blocks() : settings.blocks() != null ? settings.blocks() : BlockRange.of(0, 1);
         double effective = throughput == null ? 0 : throughput.effective(blocks.length());
         return new ServerInfo(serverId, settings.modelName(), fingerprint, blocks, state, settings.host(),
-                http == null ? 0 : port(), effective, throughput == null ? 0 : throughput.inferenceRps(),
+                settings.publicPort() > 0 ? settings.publicPort() : http == null ? 0 : port(), effective, throughput == null ? 0 : throughput.inferenceRps(),
                 throughput == null ? 0 : throughput.forwardRps(), budget.left(), settings.dtype().torchName(), "none",
                 List.of(), VERSION, settings.publicName(), pinger == null ? Map.of() : pinger.averages());
     }

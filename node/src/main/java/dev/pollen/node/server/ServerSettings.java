@@ -33,16 +33,22 @@ import java.util.List;
  * @param throughput        announced throughput, or a negative number to measure it
  * @param balanceQuality    rebalancing threshold (0 disables rebalancing)
  * @param measureNetwork    measure the bandwidth from a peer and cap the announced throughput by it
+ * @param publicPort        the port to announce instead of the gRPC port, when clients reach this
+ *                          server through a forwarder (a NAT rule, or the link emulator of
+ *                          {@code pollen bench network}); 0 announces the gRPC port
  */
 public record ServerSettings(Path modelDir, String modelName, BlockRange blocks, int numBlocks, String host, int port,
                              String swarm, int hazelcastPort, List<String> join, String publicName, DType dtype,
                              long cacheTokens, int maxLength, int maxBatch, int maxSessions, int maxMessageBytes,
                              Duration sessionIdle, Duration stepTimeout, Duration announcePeriod, int computeThreads,
-                             double throughput, double balanceQuality, boolean measureNetwork) {
+                             double throughput, double balanceQuality, boolean measureNetwork, int publicPort) {
     public ServerSettings {
         join = List.copyOf(join);
         if (blocks == null && numBlocks <= 0) {
             throw new IllegalArgumentException("Give a span (--blocks a:b) or a number of blocks (--num-blocks n)");
+        }
+        if (publicPort < 0 || publicPort > 65535) {
+            throw new IllegalArgumentException("The public port must be in [0, 65535], got " + publicPort);
         }
         if (cacheTokens <= 0 || maxLength <= 0 || maxBatch <= 0 || maxSessions <= 0 || maxMessageBytes <= 0) {
             throw new IllegalArgumentException("Cache tokens, max length, max batch, max sessions and max message bytes "

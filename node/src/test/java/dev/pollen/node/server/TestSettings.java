@@ -25,6 +25,6 @@ final class TestSettings {
                              double throughput, double balanceQuality, boolean measureNetwork) {
         return new ServerSettings(model, "tiny", blocks, numBlocks, "127.0.0.1", 0, "test", 0, List.of(), "", DType.F32,
                 4096, 64, 2, 8, maxMessageBytes, Duration.ofMinutes(5), Duration.ofSeconds(30), announce, 1, throughput,
-                balanceQuality, measureNetwork);
+                balanceQuality, measureNetwork, 0);
     }
 }

@@ -1,0 +1,163 @@
+package dev.pollen.deploy;
+
+import dev.pollen.protocol.BlockRange;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A `pollen serve` process that this process started (for `pollen bench network` and
+ * `pollen demo`): its own JVM on this machine's Java and class path, its output in a log file.
+ */
+final class LocalServer implements AutoCloseable {
+    private static final Pattern SERVING = Pattern.compile(
+            "pollen: serving blocks \\[(\\d+), (\\d+)\\) of (\\S+) at ([\\d.]+):(\\d+); swarm '(\\S+)' directory member ([\\d.]+):(\\d+)");
+    /** What Hazelcast needs; `java -jar pollen.jar` gets it from the manifest, a -cp launch must say it. */
+    static final List<String> JVM_FLAGS = List.of("--add-modules", "java.se", "--add-exports",
+            "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens",
+            "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED", "--add-opens",
+            "jdk.management/com.sun.management.internal=ALL-UNNAMED");
+
+    private final Process process;
+    private final Path log;
+    private final BlockRange blocks;
+    private final int grpcPort;
+    private final String directoryAddress;
+
+    private LocalServer(Process process, Path log, BlockRange blocks, int grpcPort, String directoryAddress) {
+        this.process = process;
+        this.log = log;
+        this.blocks = blocks;
+        this.grpcPort = grpcPort;
+        this.directoryAddress = directoryAddress;
+    }
+
+    /** java, its flags and this process's class path: what runs another Pollen command. */
+    static List<String> javaCommand() {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new ArrayList<>(List.of(java));
+        command.addAll(JVM_FLAGS);
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Pollen.class.getName()));
+        return command;
+    }
+
+    /** Starts `pollen serve ARGS` and waits until it serves. */
+    static LocalServer start(Path logFile, List<String> serveArgs, Map<String, String> env, Duration timeout)
+            throws IOException {
+        Files.createDirectories(logFile.toAbsolutePath().getParent());
+        List<String> command = new ArrayList<>(javaCommand());
+        command.add("serve");
+        command.addAll(serveArgs);
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().putAll(env);
+        Process process = builder.start();
+        CompletableFuture<Matcher> serving = new CompletableFuture<>();
+        Thread pump = new Thread(() -> {
+            try (BufferedReader reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+                 var writer = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8)) {
+                String line;
+                while ((line = reader.readLine()) != null) {
+                    writer.write(line);
+                    writer.newLine();
+                    writer.flush();
+                    Matcher m = SERVING.matcher(line);
+                    if (m.find()) {
+                        serving.complete(m);
+                    }
+                }
+            } catch (IOException ignored) {
+                // the process ended
+            }
+            serving.completeExceptionally(new IllegalStateException("the server ended before serving"));
+        }, "log-" + logFile.getFileName());
+        pump.setDaemon(true);
+        pump.start();
+        try {
+            Matcher m = serving.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return new LocalServer(process, logFile, BlockRange.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))),
+                    Integer.parseInt(m.group(5)), m.group(7) + ":" + m.group(8));
+        } catch (Exception e) {
+            process.destroyForcibly();
+            throw new IllegalStateException("A server did not start; the end of its log " + logFile + ":\n" + tail(logFile), e);
+        }
+    }
+
+    /** A port free now on 127.0.0.1 (another process may still take it; good enough for local runs). */
+    static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+
+    BlockRange blocks() {
+        return blocks;
+    }
+
+    int grpcPort() {
+        return grpcPort;
+    }
+
+    String directoryAddress() {
+        return directoryAddress;
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** kill -9. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM (a drain), without closing our end of its output. */
+    void terminate() {
+        process.toHandle().destroy();
+    }
+
+    boolean waitForExit(Duration timeout) throws InterruptedException {
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    static String tail(Path file) {
+        try {
+            List<String> lines = Files.readAllLines(file);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+        } catch (IOException e) {
+            return "(no log)";
+        }
+    }
+
+    String logTail() {
+        return tail(log);
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) {
+            terminate();
+            if (!waitForExit(Duration.ofSeconds(20))) {
+                kill();
+            }
+        }
+    }
+}

@@ -1,0 +1,481 @@
+package dev.pollen.deploy;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.pollen.inference.bench.LocalBenchmark;
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.generate.GenerationOptions;
+import dev.pollen.inference.generate.Generator;
+import dev.pollen.inference.generate.LocalModel;
+import dev.pollen.inference.model.KvCache;
+import dev.pollen.inference.tensor.Torch;
+import dev.pollen.node.client.DistributedModel;
+import dev.pollen.node.client.SessionOptions;
+import dev.pollen.node.client.SwarmConnection;
+import dev.pollen.node.net.LinkEmulator;
+import dev.pollen.node.net.LinkProfile;
+import dev.pollen.protocol.BlockRange;
+import dev.pollen.protocol.ServerInfo;
+import dev.pollen.scheduler.routing.ServerFilter;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * Petals' table, measured: K `pollen serve` processes on this machine, each behind a link
+ * emulator that gives every connection into it (the client's and the other servers' pushes) a
+ * round-trip time and a bandwidth, against the same model in one process. Beside each figure its
+ * limit: the compute of the same blocks in one process plus the round trips the step needs.
+ */
+@Command(name = "network", mixinStandardHelpOptions = true,
+        description = {"Petals' table on emulated networks: sequential inference steps/s at two sequence lengths (server-to-server",
+                "push and client relay), parallel forward tokens/s, time to first token and failover recovery through K server",
+                "processes behind user-space link emulators, beside the same model in one process and the network bound."})
+final class NetworkBench implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", paramLabel = "DIR", description = "A checkpoint to measure (default: a made --size checkpoint).")
+    Path model;
+
+    @Option(names = "--size", defaultValue = "tinyllama-1.1b", description = "Preset to make when --model is absent (default: ${DEFAULT-VALUE}).")
+    String size;
+
+    @Option(names = "--type", defaultValue = "llama", description = "Model type of the made checkpoint (default: ${DEFAULT-VALUE}).")
+    String type;
+
+    @Option(names = "--models-dir", description = "Where made checkpoints are kept (default: ~/.cache/pollen/models).")
+    Path modelsDir;
+
+    @Option(names = "--dtype", defaultValue = "bf16", description = "Compute dtype, also on the wire (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--servers", defaultValue = "3", description = "Server processes the blocks are split over (default: ${DEFAULT-VALUE}).")
+    int servers;
+
+    @Option(names = "--compute-threads", defaultValue = "0",
+            description = "LibTorch threads of each server and of the local run; 0 for one per core (default: ${DEFAULT-VALUE}).")
+    int computeThreads;
+
+    @Option(names = "--lengths", split = ",", defaultValue = "128,2048",
+            description = "Sequence lengths of the inference-steps columns, capped by the model (default: ${DEFAULT-VALUE}).")
+    List<Integer> lengths;
+
+    @Option(names = "--steps", defaultValue = "16", description = "Decode steps timed per measurement (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--forward-batches", split = ",", defaultValue = "1,64",
+            description = "Batch sizes of the parallel forward columns (default: ${DEFAULT-VALUE}).")
+    List<Integer> forwardBatches;
+
+    @Option(names = "--forward-length", defaultValue = "32", description = "Tokens per sequence of a parallel forward (default: ${DEFAULT-VALUE}).")
+    int forwardLength;
+
+    @Option(names = "--rows", split = ",", defaultValue = "loopback,1gbit-2ms,100mbit-2ms,100mbit-100ms",
+            description = {"Network rows: loopback or <bandwidth>-<rtt> such as 100mbit-100ms or 1gbit-2ms",
+                    "(default: ${DEFAULT-VALUE})."})
+    List<String> rows;
+
+    @Option(names = "--failover", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Also measure failover: a spare server, a kill -9 mid-generation, seconds until the next token (default: ${DEFAULT-VALUE}).")
+    boolean failover;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
+    Path json;
+
+    @Option(names = "--work-dir", description = "Where server logs go (default: a temporary directory).")
+    Path workDir;
+
+    /** What one network row measured and what bounds it. */
+    record Row(String setup, String bandwidth, double rttMs, Map<String, Double> pushStepsPerSecond,
+               Map<String, Double> relayStepsPerSecond, Map<String, Double> boundPushStepsPerSecond,
+               Map<String, Double> boundRelayStepsPerSecond, Map<String, Double> forwardTokensPerSecond,
+               double timeToFirstTokenSeconds) {
+    }
+
+    /** The model in one process: the compute-only limit of every column. */
+    record Local(Map<String, Double> stepsPerSecond, Map<String, Double> forwardTokensPerSecond,
+                 double timeToFirstTokenSeconds, double decodeBoundStepsPerSecond, double bandwidthGBps) {
+    }
+
+    record Report(String model, String dtype, int servers, int computeThreads, List<BlockRange> spans, Local local,
+                  List<Row> rows, Double failoverRecoverySeconds, Double failoverStepSeconds) {
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter out = spec.commandLine().getOut();
+        DType computeType = DType.parse(dtype);
+        Torch.setThreads(computeThreads);
+        int threads = Torch.threads();
+        Path dir = model != null ? model : BenchCommand.ensureModel(modelsDir, size, type, computeType, err);
+        ModelConfig config = ModelConfig.read(dir);
+        List<Integer> seqLengths = lengths.stream().map(l -> Math.min(l, config.maxPositions() - steps - 1)).distinct().toList();
+        List<Row> measured = new ArrayList<>();
+        List<Row> plan = rows.stream().map(NetworkBench::row).toList();
+
+        log(err, "Measuring the model in this process (%d threads): the compute-only limit", threads);
+        Local local = measureLocal(dir, computeType, config, seqLengths, err);
+
+        Path logs = workDir != null ? workDir : java.nio.file.Files.createTempDirectory("pollen-bench-");
+        List<BlockRange> spans = split(config.numLayers(), servers);
+        List<LocalServer> processes = new ArrayList<>();
+        List<LinkEmulator> links = new ArrayList<>();
+        Map<Integer, LocalServer> byAnnouncedPort = new HashMap<>();
+        Double recovery = null;
+        Double failoverStep = null;
+        try {
+            String member = null;
+            int hazelcastPort = LocalServer.freePort();
+            for (int i = 0; i < spans.size(); i++) {
+                int grpcPort = LocalServer.freePort();
+                LinkEmulator link = LinkEmulator.start(0, new InetSocketAddress("127.0.0.1", grpcPort), LinkProfile.NONE);
+                links.add(link);
+                log(err, "Starting server %d of %d on blocks %s behind %s", i + 1, spans.size(), spans.get(i), link);
+                LocalServer server = startServer(dir, logs.resolve("server-" + i + ".log"), spans.get(i), grpcPort,
+                        link.port(), hazelcastPort + i, member, threads, seqLengths);
+                member = member == null ? server.directoryAddress() : member;
+                processes.add(server);
+                byAnnouncedPort.put(link.port(), server);
+            }
+            try (SwarmConnection connection = SwarmConnection.open(SwarmName.of(logs), List.of(member), ServerFilter.ALL);
+                 DistributedModel remote = DistributedModel.load(dir, dir.getFileName().toString(), computeType,
+                         connection.client())) {
+                SessionOptions options = SessionOptions.defaults().withWireDtype(wire(computeType))
+                        .withStepTimeout(Duration.ofMinutes(5)).withTotalDeadline(Duration.ofMinutes(10));
+                int hiddenBytes = config.hiddenSize() * (computeType == DType.F32 ? 4 : 2);
+                for (Row row : plan) {
+                    LinkProfile profile = profile(row);
+                    links.forEach(l -> l.profile(profile));
+                    log(err, "Row '%s': %s", row.setup(), profile.describe());
+                    measured.add(measureRow(row, profile, remote, options, local, seqLengths, hiddenBytes, err));
+                }
+                if (failover) {
+                    links.forEach(l -> l.profile(LinkProfile.NONE));
+                    double[] result = measureFailover(dir, logs, spans, remote, options, processes, byAnnouncedPort, member,
+                            hazelcastPort + spans.size(), threads, seqLengths, err);
+                    recovery = result[0];
+                    failoverStep = result[1];
+                }
+            }
+        } finally {
+            for (LocalServer server : processes) {
+                server.close();
+            }
+            links.forEach(LinkEmulator::close);
+        }
+        Report report = new Report(dir.getFileName().toString(), computeType.torchName(), spans.size(), threads, spans, local,
+                measured, recovery, failoverStep);
+        out.print(table(report, seqLengths));
+        out.flush();
+        if (json != null) {
+            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(), report);
+        }
+        return 0;
+    }
+
+    // ---- measurements ----
+
+    /** Runs one generation and returns the time of each step's token. */
+    private interface Target {
+        void run(long[][] prompt, int maxLength, int newTokens, boolean push, Generator.TokenSink sink);
+    }
+
+    private Local measureLocal(Path dir, DType computeType, ModelConfig config, List<Integer> seqLengths, PrintWriter err) {
+        Map<String, Double> rates = new LinkedHashMap<>();
+        Map<String, Double> forward = new LinkedHashMap<>();
+        double ttft;
+        try (LocalModel whole = LocalModel.load(dir, computeType)) {
+            Target target = (prompt, maxLength, newTokens, push, sink) -> {
+                try (KvCache cache = whole.blocks().newCache(prompt.length, maxLength)) {
+                    whole.generator(cache).generate(prompt, 0, GenerationOptions.greedy(newTokens), sink);
+                }
+            };
+            stepsPerSecond(target, 16, 4, true, config);   // warm-up
+            ttft = timeToFirstToken(target, seqLengths.get(0), config);
+            for (int length : seqLengths) {
+                rates.put(Integer.toString(length), stepsPerSecond(target, length, steps, true, config));
+                log(err, "  local: %.2f steps/s at length %d", rates.get(Integer.toString(length)), length);
+            }
+            for (int batch : forwardBatches) {
+                forward.put(Integer.toString(batch), forwardTokensPerSecond(target, batch, config));
+                log(err, "  local: %.1f forward tokens/s at batch %d", forward.get(Integer.toString(batch)), batch);
+            }
+        }
+        double bytesPerSecond = LocalBenchmark.measureReadBandwidth(3);
+        double bound = bytesPerSecond / LocalBenchmark.weightBytesPerToken(config, computeType == DType.F32 ? 4 : 2);
+        return new Local(rates, forward, ttft, bound, bytesPerSecond / 1e9);
+    }
+
+    private Row measureRow(Row row, LinkProfile link, DistributedModel remote, SessionOptions options, Local local,
+                           List<Integer> seqLengths, int hiddenBytes, PrintWriter err) {
+        Target target = (prompt, maxLength, newTokens, push, sink) -> {
+            try (DistributedModel.Session session = remote.session(maxLength, prompt.length, options.withPush(push))) {
+                session.generate(prompt, GenerationOptions.greedy(newTokens), sink);
+            }
+        };
+        ModelConfig config = remote.config();
+        stepsPerSecond(target, 16, 4, true, config);   // opens the connections through the links
+        Map<String, Double> push = new LinkedHashMap<>();
+        Map<String, Double> relay = new LinkedHashMap<>();
+        Map<String, Double> boundPush = new LinkedHashMap<>();
+        Map<String, Double> boundRelay = new LinkedHashMap<>();
+        int hops = servers;
+        for (int length : seqLengths) {
+            String key = Integer.toString(length);
+            push.put(key, stepsPerSecond(target, length, steps, true, config));
+            double compute = 1 / local.stepsPerSecond().get(key);
+            double leg = link.rttSeconds() / 2 + transfer(hiddenBytes, link);
+            boundPush.put(key, 1 / (compute + (hops + 1) * leg));
+            boundRelay.put(key, 1 / (compute + 2 * hops * leg));
+            // Relay is measured at the first length only: its longer prefills would double the run for a known ratio.
+            if (length == seqLengths.get(0)) {
+                relay.put(key, stepsPerSecond(target, length, steps, false, config));
+            }
+            log(err, "  %s: %.2f steps/s at length %d with push (bound %.2f)%s", row.setup(), push.get(key), length,
+                    boundPush.get(key), relay.containsKey(key) ? String.format(", %.2f with relay (bound %.2f)",
+                            relay.get(key), boundRelay.get(key)) : "");
+        }
+        Map<String, Double> forward = new LinkedHashMap<>();
+        for (int batch : forwardBatches) {
+            forward.put(Integer.toString(batch), forwardTokensPerSecond(target, batch, config));
+            log(err, "  %s: %.1f forward tokens/s at batch %d", row.setup(), forward.get(Integer.toString(batch)), batch);
+        }
+        double ttft = timeToFirstToken(target, seqLengths.get(0), config);
+        return new Row(row.setup(), row.bandwidth(), link.rttSeconds() * 1e3, push, relay, boundPush, boundRelay, forward, ttft);
+    }
+
+    private static double transfer(long bytes, LinkProfile link) {
+        return Double.isInfinite(link.bitsPerSecond()) ? 0 : bytes * 8 / link.bitsPerSecond();
+    }
+
+    /** Prefills {@code length} tokens, then times {@code steps} single-token steps. */
+    private static double stepsPerSecond(Target target, int length, int steps, boolean push, ModelConfig config) {
+        long[][] prompt = {randomTokens(length, config, length)};
+        List<Long> stamps = new ArrayList<>();
+        target.run(prompt, length + steps + 1, steps + 1, push, (step, tokens) -> stamps.add(System.nanoTime()));
+        return (stamps.size() - 1) / ((stamps.get(stamps.size() - 1) - stamps.get(0)) / 1e9);
+    }
+
+    private static double timeToFirstToken(Target target, int length, ModelConfig config) {
+        long[][] prompt = {randomTokens(length, config, 7)};
+        long start = System.nanoTime();
+        long[] first = {0};
+        target.run(prompt, length + 2, 1, true, (step, tokens) -> {
+            first[0] = System.nanoTime();
+            return true;
+        });
+        return (first[0] - start) / 1e9;
+    }
+
+    /** One forward pass over {@code batch} sequences of --forward-length tokens: tokens per second. */
+    private double forwardTokensPerSecond(Target target, int batch, ModelConfig config) {
+        long[][] prompt = new long[batch][];
+        for (int b = 0; b < batch; b++) {
+            prompt[b] = randomTokens(forwardLength, config, 100 + b);
+        }
+        long start = System.nanoTime();
+        target.run(prompt, forwardLength + 1, 1, true, (step, tokens) -> true);
+        return batch * forwardLength / ((System.nanoTime() - start) / 1e9);
+    }
+
+    /**
+     * A spare server on the middle span, a generation through it, kill -9 of whichever server of that
+     * span the route uses at step 12: seconds from the kill to the next token, and the normal step time.
+     */
+    private double[] measureFailover(Path dir, Path logs, List<BlockRange> spans, DistributedModel remote,
+                                     SessionOptions options, List<LocalServer> processes,
+                                     Map<Integer, LocalServer> byAnnouncedPort, String member, int hazelcastPort, int threads,
+                                     List<Integer> seqLengths, PrintWriter err) throws Exception {
+        BlockRange middle = spans.get(spans.size() / 2);
+        int grpcPort = LocalServer.freePort();
+        log(err, "Failover: starting a spare server on blocks %s", middle);
+        LocalServer spare = startServer(dir, logs.resolve("spare.log"), middle, grpcPort, 0, hazelcastPort, member, threads,
+                seqLengths);
+        processes.add(spare);
+        byAnnouncedPort.put(spare.grpcPort(), spare);
+        Thread.sleep(3000);   // its record reaches the client's view of the directory
+        int length = seqLengths.get(0);
+        long[][] prompt = {randomTokens(length, remote.config(), 11)};
+        List<Long> stamps = new ArrayList<>();
+        long[] killedAt = {0};
+        try (DistributedModel.Session session = remote.session(length + 48, 1, options.withPush(true))) {
+            session.generate(prompt, GenerationOptions.greedy(40), (step, tokens) -> {
+                stamps.add(System.nanoTime());
+                if (step == 12) {
+                    ServerInfo victim = session.remote().route().stream().filter(s -> s.blocks().equals(middle)).findFirst()
+                            .orElseThrow();
+                    try {
+                        byAnnouncedPort.get(victim.port()).kill();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    killedAt[0] = System.nanoTime();
+                    log(err, "  killed the server at %s (kill -9) after step 12", victim.address());
+                }
+                return true;
+            });
+        }
+        double recovery = (stamps.get(13) - killedAt[0]) / 1e9;
+        double normal = (stamps.get(12) - stamps.get(2)) / 10 / 1e9;
+        log(err, "  the next token came %.2f s after the kill (a normal step takes %.3f s)", recovery, normal);
+        return new double[] {recovery, normal};
+    }
+
+    private LocalServer startServer(Path dir, Path log, BlockRange span, int grpcPort, int publicPort, int hazelcastPort,
+                                    String member, int threads, List<Integer> seqLengths) throws Exception {
+        int maxLength = Math.max(seqLengths.stream().mapToInt(Integer::intValue).max().orElse(128) + steps + 64,
+                forwardLength + 8);
+        List<String> args = new ArrayList<>(List.of(dir.toString(), "--blocks", span.start() + ":" + span.end(), "--port",
+                Integer.toString(grpcPort), "--swarm", SwarmName.of(log.getParent()), "--hazelcast-port",
+                Integer.toString(hazelcastPort), "--compute-threads", Integer.toString(threads), "--throughput", "10",
+                "--no-measure-network", "--max-length", Integer.toString(maxLength), "--cache-tokens",
+                Integer.toString(Math.max(4 * maxLength, forwardBatches.stream().mapToInt(Integer::intValue).max().orElse(1)
+                        * (forwardLength + 8))), "--max-batch",
+                Integer.toString(forwardBatches.stream().mapToInt(Integer::intValue).max().orElse(1)), "--dtype", dtype));
+        if (publicPort > 0) {
+            args.addAll(List.of("--public-port", Integer.toString(publicPort)));
+        }
+        if (member != null) {
+            args.addAll(List.of("--join", member));
+        }
+        // The servers inherit this process's environment (OMP_WAIT_POLICY and the like), so runs can compare settings.
+        return LocalServer.start(log, args, Map.of(), Duration.ofMinutes(5));
+    }
+
+    // ---- rows, spans, output ----
+
+    static Row row(String name) {
+        if (name.equals("loopback")) {
+            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+        }
+        String[] parts = name.toLowerCase().split("-");
+        if (parts.length != 2 || !parts[1].endsWith("ms")) {
+            throw new IllegalArgumentException("A row is 'loopback' or <bandwidth>-<rtt> like 100mbit-100ms, got '" + name + "'");
+        }
+        double mbit = parts[0].endsWith("gbit") ? Double.parseDouble(parts[0].replace("gbit", "")) * 1000
+                : Double.parseDouble(parts[0].replace("mbit", ""));
+        double rtt = Double.parseDouble(parts[1].replace("ms", ""));
+        String bandwidth = mbit >= 1000 ? trim(mbit / 1000) + " Gbit/s" : trim(mbit) + " Mbit/s";
+        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+    }
+
+    private static LinkProfile profile(Row row) {
+        if (row.setup().equals("loopback")) {
+            return LinkProfile.NONE;
+        }
+        String[] parts = row.setup().toLowerCase().split("-");
+        double mbit = parts[0].endsWith("gbit") ? Double.parseDouble(parts[0].replace("gbit", "")) * 1000
+                : Double.parseDouble(parts[0].replace("mbit", ""));
+        return LinkProfile.of(row.rttMs(), mbit);
+    }
+
+    /** {@code blocks} split into {@code parts} contiguous spans, the longer ones first. */
+    static List<BlockRange> split(int blocks, int parts) {
+        if (parts < 1 || parts > blocks) {
+            throw new IllegalArgumentException("Cannot split " + blocks + " blocks over " + parts + " servers");
+        }
+        List<BlockRange> spans = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i < parts; i++) {
+            int length = blocks / parts + (i < blocks % parts ? 1 : 0);
+            spans.add(BlockRange.of(start, start + length));
+            start += length;
+        }
+        return spans;
+    }
+
+    private String table(Report report, List<Integer> seqLengths) {
+        StringBuilder t = new StringBuilder();
+        t.append(String.format("%s, %s, %d servers (blocks %s), %d compute threads each; steps/s as push / relay (bound in"
+                + " brackets), forward tokens/s for %d-token sequences%n%n", report.model(), report.dtype(), report.servers(),
+                report.spans(), report.computeThreads(), forwardLength));
+        t.append("| setup | bandwidth | RTT |");
+        for (int length : seqLengths) {
+            t.append(" steps/s (seq ").append(length).append(") |");
+        }
+        for (int batch : forwardBatches) {
+            t.append(" fwd tok/s batch ").append(batch).append(" |");
+        }
+        t.append(" first token |\n|---|---|---|");
+        t.append("---|".repeat(seqLengths.size() + forwardBatches.size() + 1)).append('\n');
+        Local local = report.local();
+        t.append("| one process (compute-only limit) | - | - |");
+        for (int length : seqLengths) {
+            t.append(String.format(" %.2f |", local.stepsPerSecond().get(Integer.toString(length))));
+        }
+        for (int batch : forwardBatches) {
+            t.append(String.format(" %.1f |", local.forwardTokensPerSecond().get(Integer.toString(batch))));
+        }
+        t.append(String.format(" %.2f s |%n", local.timeToFirstTokenSeconds()));
+        for (Row row : report.rows()) {
+            t.append("| ").append(report.servers()).append(" servers, ").append(row.setup()).append(" | ")
+                    .append(row.bandwidth()).append(" | ").append(row.setup().equals("loopback") ? "-" : trim(row.rttMs()) + " ms")
+                    .append(" |");
+            for (int length : seqLengths) {
+                String key = Integer.toString(length);
+                t.append(String.format(" %.2f", row.pushStepsPerSecond().get(key)));
+                if (row.relayStepsPerSecond().containsKey(key)) {
+                    t.append(String.format(" / %.2f", row.relayStepsPerSecond().get(key)));
+                }
+                t.append(String.format(" (%.2f", row.boundPushStepsPerSecond().get(key)));
+                if (row.relayStepsPerSecond().containsKey(key)) {
+                    t.append(String.format(" / %.2f", row.boundRelayStepsPerSecond().get(key)));
+                }
+                t.append(") |");
+            }
+            for (int batch : forwardBatches) {
+                t.append(String.format(" %.1f |", row.forwardTokensPerSecond().get(Integer.toString(batch))));
+            }
+            t.append(String.format(" %.2f s |%n", row.timeToFirstTokenSeconds()));
+        }
+        t.append(String.format("%nDecode memory-bandwidth bound in one process: %.2f steps/s (%.1f GB/s read bandwidth).%n",
+                local.decodeBoundStepsPerSecond(), local.bandwidthGBps()));
+        if (report.failoverRecoverySeconds() != null) {
+            t.append(String.format("Failover: a server killed (kill -9) mid-generation; the next token came %.2f s after the"
+                    + " kill (a normal step: %.3f s).%n", report.failoverRecoverySeconds(), report.failoverStepSeconds()));
+        }
+        return t.toString();
+    }
+
+    private static long[] randomTokens(int length, ModelConfig config, long seed) {
+        return new SplittableRandom(seed).longs(length, 3, config.vocabSize()).toArray();
+    }
+
+    private static dev.pollen.protocol.grpc.DType wire(DType dtype) {
+        return switch (dtype) {
+            case F32 -> dev.pollen.protocol.grpc.DType.FLOAT32;
+            case F16 -> dev.pollen.protocol.grpc.DType.FLOAT16;
+            case BF16 -> dev.pollen.protocol.grpc.DType.BFLOAT16;
+        };
+    }
+
+    private static String trim(double value) {
+        return value == Math.rint(value) ? Long.toString((long) value) : Double.toString(value);
+    }
+
+    private static void log(PrintWriter err, String format, Object... args) {
+        err.println(String.format(format, args));
+        err.flush();
+    }
+
+    /** One swarm name per bench run, so runs never join each other. */
+    private static final class SwarmName {
+        static String of(Path logs) {
+            return "bench-" + Integer.toHexString(logs.toAbsolutePath().toString().hashCode());
+        }
+    }
+}
