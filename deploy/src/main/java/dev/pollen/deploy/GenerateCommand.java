@@ -17,6 +17,8 @@ import dev.pollen.inference.generate.Generator;
 import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
 import dev.pollen.node.client.SwarmConnection;
+import dev.pollen.node.finetune.TunedParameters;
+import dev.pollen.node.finetune.TunedStepper;
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -76,6 +78,10 @@ final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ThreadsOption threads;
 
+    @Option(names = "--tuned", paramLabel = "FILE",
+            description = "With --join: generate with prompts or an adapter trained by `pollen finetune` (ptune or adapter).")
+    Path tuned;
+
     @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
     boolean ignoreEos;
 
@@ -86,6 +92,9 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("Give exactly one of --local MODEL_DIR and --join HOST:PORT.");
         }
         swarm.requireModel();
+        if (tuned != null && localDir != null) {
+            throw new IllegalArgumentException("--tuned works with --join: the tuned parameters run beside the swarm's blocks.");
+        }
         Path modelDir = localDir != null ? localDir : swarm.modelDir;
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter out = spec.commandLine().getOut();
@@ -136,12 +145,22 @@ final class GenerateCommand implements Callable<Integer> {
 
     private void generateInSwarm(Path modelDir, DType computeType, long[] ids, GenerationOptions options,
                                  Generator.TokenSink sink) {
+        SessionOptions sessionOptions = SessionOptions.defaults().withPush(!noPush)
+                .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds));
         try (SwarmConnection connection = swarm.connect();
-             DistributedModel model = DistributedModel.load(modelDir, swarm.name(), computeType, connection.client());
-             DistributedModel.Session session = model.session(ids.length + maxNewTokens, 1, SessionOptions.defaults()
-                     .withPush(!noPush).withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds)))) {
-            int[] step = {0};
-            session.generate(new long[][] {ids}, options).blockingForEach(tokens -> sink.accept(step[0]++, tokens));
+             DistributedModel model = DistributedModel.load(modelDir, swarm.name(), computeType, connection.client())) {
+            if (tuned != null) {
+                TunedParameters params = TunedParameters.load(tuned, model.config());
+                try (TunedStepper stepper = TunedStepper.open(connection.client(), model.info(), params,
+                        ids.length + maxNewTokens, 1, sessionOptions)) {
+                    model.generate(stepper, new long[][] {ids}, options, sink);
+                }
+                return;
+            }
+            try (DistributedModel.Session session = model.session(ids.length + maxNewTokens, 1, sessionOptions)) {
+                int[] step = {0};
+                session.generate(new long[][] {ids}, options).blockingForEach(tokens -> sink.accept(step[0]++, tokens));
+            }
         }
     }
 }

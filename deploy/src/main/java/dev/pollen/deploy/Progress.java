@@ -17,8 +17,14 @@ final class Progress {
     }
 
     void update(int done) {
+        update(done, "");
+    }
+
+    /** As {@link #update(int)}, with a note after the count (a loss, a rate). */
+    void update(int done, String note) {
         int filled = total <= 0 ? WIDTH : Math.min(WIDTH, done * WIDTH / total);
-        out.printf("\r%s [%s%s] %d/%d", label, "#".repeat(filled), " ".repeat(WIDTH - filled), done, total);
+        out.printf("\r%s [%s%s] %d/%d%s", label, "#".repeat(filled), " ".repeat(WIDTH - filled), done, total,
+                note.isEmpty() ? "" : "  " + note);
         if (done >= total) {
             out.printf(" in %.1f s%n", (System.nanoTime() - startNanos) / 1e9);
         }

@@ -70,6 +70,20 @@ public final class DistributedModel implements AutoCloseable {
         return model;
     }
 
+    /**
+     * Generates through {@code blocks} instead of a plain session (a stepper that adds tuned
+     * prompts or adapters), on the calling thread, from position 0.
+     */
+    public long[][] generate(dev.pollen.inference.generate.BlockStepper blocks, long[][] tokens, GenerationOptions options,
+                             Generator.TokenSink sink) {
+        return new Generator(head, blocks).generate(tokens, 0, options, sink);
+    }
+
+    /** The embeddings, final norm and LM head this client runs (read-only). */
+    public ModelHead head() {
+        return head;
+    }
+
     /** Opens a session that keeps its servers' caches across calls (a chat). */
     public Session session(int maxLength, int batch, SessionOptions options) {
         return new Session(new InferenceSession(swarm, model, maxLength, batch, options));

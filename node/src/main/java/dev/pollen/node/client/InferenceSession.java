@@ -53,12 +53,23 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
     private final ModelInfo model;
     private final int maxLength;
     private final int batch;
+    private final BlockRange blocks;
     private final SessionOptions options;
     private final List<HopState> hops = new ArrayList<>();
     private long nextStepId = 1;
     private int failovers;
 
     public InferenceSession(SwarmClient swarm, ModelInfo model, int maxLength, int batch, SessionOptions options) {
+        this(swarm, model, BlockRange.of(0, model.numBlocks()), maxLength, batch, options);
+    }
+
+    /** A session over blocks {@code blocks} only: a client that runs its own code between spans (an adapter) opens one per span. */
+    public InferenceSession(SwarmClient swarm, ModelInfo model, BlockRange blocks, int maxLength, int batch,
+                            SessionOptions options) {
+        if (blocks.end() > model.numBlocks()) {
+            throw new IllegalArgumentException("Blocks " + blocks + " are outside the model's " + model.numBlocks());
+        }
+        this.blocks = blocks;
         this.swarm = swarm;
         this.model = model;
         this.maxLength = maxLength;
@@ -79,7 +90,7 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
     /** Plans the route and opens its sessions now rather than at the first step. */
     public void openRoute() {
         if (hops.isEmpty()) {
-            hops.addAll(open(BlockRange.of(0, model.numBlocks()), null));
+            hops.addAll(open(blocks, null));
         }
     }
 
@@ -102,7 +113,7 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
             }
             try {
                 if (hops.isEmpty()) {
-                    hops.addAll(open(BlockRange.of(0, model.numBlocks()), null));
+                    hops.addAll(open(blocks, null));
                 }
                 return run(input, position);
             } catch (HopFailedException e) {

@@ -117,8 +117,8 @@ public final class TunedModel {
         return loss.item_double();
     }
 
-    /** The loss without gradients, through the swarm (for evaluation). */
-    public double loss(RemoteSequence remote, Batch batch) {
+    /** Loss and accuracy (the share of counted tokens the model predicts greedily) without gradients, through the swarm. */
+    public Evaluation evaluate(RemoteSequence remote, Batch batch) {
         Tensor h = input(batch.ids()).detach();
         Tensor deep = deepPrompts(batch.ids().size(0));
         List<BlockRange> spans = spans();
@@ -130,7 +130,39 @@ public final class TunedModel {
                 h = params.adapt(h).detach();
             }
         }
-        return loss(h, batch).item_double();
+        return evaluation(h, batch);
+    }
+
+    /** As {@link #evaluate(RemoteSequence, Batch)} with the blocks in this process. */
+    public Evaluation evaluateLocally(BlockSpan blocks, Batch batch) {
+        Tensor h = input(batch.ids()).detach();
+        Tensor deep = deepPrompts(batch.ids().size(0));
+        List<BlockRange> spans = spans();
+        for (int s = 0; s < spans.size(); s++) {
+            BlockRange span = spans.get(s);
+            h = blocks.slice(span.start(), span.end())
+                    .forward(h, deep == null ? null : deep.detach().narrow(0, span.start(), span.length())).to(ScalarType.Float);
+            if (s < spans.size() - 1) {
+                h = params.adapt(h).detach();
+            }
+        }
+        return evaluation(h, batch);
+    }
+
+    /** Mean loss and greedy accuracy over the counted tokens of a batch. */
+    public record Evaluation(double loss, double accuracy, int tokens) {
+    }
+
+    private Evaluation evaluation(Tensor hidden, Batch batch) {
+        long prefix = params.prefixLength();
+        long seq = batch.ids().size(1);
+        Tensor logits = head.logits(hidden.detach().narrow(1, prefix, seq - 1));
+        Tensor predicted = logits.argmax(new org.bytedeco.pytorch.LongOptional(-1), false);
+        Tensor targets = batch.ids().narrow(1, 1, seq - 1);
+        Tensor mask = batch.lossMask().narrow(1, 1, seq - 1).to(ScalarType.Float);
+        double counted = mask.sum().item_double();
+        double correct = predicted.eq(targets).to(ScalarType.Float).mul(mask).sum().item_double();
+        return new Evaluation(loss(hidden.detach(), batch).item_double(), correct / counted, (int) counted);
     }
 
     /** The adapter splits the route after its block; prompts run over all blocks at once. */

@@ -1,0 +1,66 @@
+package dev.pollen.node.finetune;
+
+import dev.pollen.inference.generate.BlockStepper;
+import dev.pollen.node.client.InferenceSession;
+import dev.pollen.node.client.SessionOptions;
+import dev.pollen.node.client.SwarmClient;
+import dev.pollen.protocol.BlockRange;
+import dev.pollen.protocol.ModelInfo;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+import java.util.List;
+
+/**
+ * Generation through the swarm with tuned parameters: trained prefix embeddings go before the
+ * prompt (the servers' caches hold them at positions 0 to prefix - 1), or the adapter runs between
+ * two inference sessions, one per side of it. Deep prompts are trained through the swarm but not
+ * applied at inference yet: the inference protocol carries no prompts.
+ */
+public final class TunedStepper implements BlockStepper, AutoCloseable {
+    private final TunedParameters params;
+    private final List<InferenceSession> sessions;
+
+    private TunedStepper(TunedParameters params, List<InferenceSession> sessions) {
+        this.params = params;
+        this.sessions = sessions;
+    }
+
+    /** Sessions for {@code batch} sequences of up to {@code maxLength} tokens (the prefix comes on top). */
+    public static TunedStepper open(SwarmClient swarm, ModelInfo model, TunedParameters params, int maxLength, int batch,
+                                    SessionOptions options) {
+        return switch (params.mode()) {
+            case PTUNE -> new TunedStepper(params, List.of(new InferenceSession(swarm, model,
+                    maxLength + params.prefixLength(), batch, options)));
+            case ADAPTER -> new TunedStepper(params, List.of(
+                    new InferenceSession(swarm, model, BlockRange.of(0, params.adapterAfter()), maxLength, batch, options),
+                    new InferenceSession(swarm, model, BlockRange.of(params.adapterAfter(), model.numBlocks()), maxLength, batch,
+                            options)));
+            case DEEP_PTUNE -> throw new IllegalArgumentException("Deep prompts are trained through the swarm but not applied"
+                    + " when generating yet; generate with parameters tuned with ptune or adapter");
+        };
+    }
+
+    @Override
+    public Tensor step(Tensor hidden, int position) {
+        if (params.mode() == TuningMode.ADAPTER) {
+            Tensor middle = sessions.get(0).step(hidden, position);
+            return sessions.get(1).step(params.adapt(middle).detach().to(hidden.scalar_type()), position);
+        }
+        int prefix = params.prefixLength();
+        if (position > 0) {
+            return sessions.get(0).step(hidden, position + prefix);
+        }
+        long batch = hidden.size(0);
+        Tensor prompt = params.prefix().detach().to(hidden.scalar_type()).unsqueeze(0)
+                .expand(batch, prefix, hidden.size(2));
+        Tensor out = sessions.get(0).step(torch.cat(new TensorVector(prompt, hidden), 1), 0);
+        return out.narrow(1, prefix, hidden.size(1));
+    }
+
+    @Override
+    public void close() {
+        sessions.forEach(InferenceSession::close);
+    }
+}
