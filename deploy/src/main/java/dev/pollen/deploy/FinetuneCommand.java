@@ -144,6 +144,7 @@ final class FinetuneCommand implements Callable<Integer> {
             SplittableRandom random = new SplittableRandom(seed);
             Progress progress = new Progress(err, "Training", steps);
             double smoothed = Double.NaN;
+            long start = System.nanoTime();
             for (int step = 1; step <= steps; step++) {
                 optimizer.zero_grad();
                 double loss = trainer.step().applyAsDouble(examples.sample(batch, random, pad));
@@ -151,7 +152,9 @@ final class FinetuneCommand implements Callable<Integer> {
                 smoothed = Double.isNaN(smoothed) ? loss : 0.9 * smoothed + 0.1 * loss;
                 progress.update(step, String.format("loss %.4f", smoothed));
             }
+            double seconds = (System.nanoTime() - start) / 1e9;
             TunedModel.Evaluation after = evaluate(trainer, examples, pad);
+            out.printf("pollen: %d steps of %d examples in %.1f s, %.0f ms per step%n", steps, batch, seconds, 1e3 * seconds / steps);
             out.printf("pollen: loss %.4f -> %.4f, accuracy of the trained tokens %.1f %% -> %.1f %% (%d tokens)%n",
                     before.loss(), after.loss(), 100 * before.accuracy(), 100 * after.accuracy(), after.tokens());
             out.flush();

@@ -40,6 +40,11 @@ final class WebCommand implements java.util.concurrent.Callable<Integer> {
                     "is the one the swarm serves those weights under."})
     List<Path> models;
 
+    @Option(names = "--tuned", paramLabel = "NAME=FILE",
+            description = {"Also serve the first --model with prompts or an adapter trained by `pollen finetune`, as",
+                    "model MODEL:NAME (repeatable)."})
+    java.util.Map<String, Path> tuned = new java.util.LinkedHashMap<>();
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on; 0.0.0.0 for every interface (default: ${DEFAULT-VALUE}).")
     String host;
 
@@ -81,6 +86,9 @@ final class WebCommand implements java.util.concurrent.Callable<Integer> {
                 err.flush();
                 DType computeType = dtype.equals("auto") ? ModelConfig.read(dir).torchDtype() : DType.parse(dtype);
                 served.add(ServedModel.load(dir, connection.client(), computeType, maxLength, options));
+            }
+            for (var entry : tuned.entrySet()) {
+                served.add(served.get(0).tuned(entry.getKey(), entry.getValue()));
             }
             gateway = new Gateway(settings, served);
             WebGateway verticle = new WebGateway(gateway, connection.client().directory());

@@ -6,6 +6,8 @@ import dev.pollen.inference.tokenizer.Tokenizer;
 import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
 import dev.pollen.node.client.SwarmClient;
+import dev.pollen.node.finetune.TunedParameters;
+import dev.pollen.node.finetune.TunedStepper;
 import dev.pollen.protocol.ModelInfo;
 
 import java.nio.file.Path;
@@ -22,14 +24,39 @@ public final class ServedModel implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final int maxLength;
     private final SessionOptions sessionOptions;
+    private final SwarmClient swarm;
+    private final TunedParameters tuned;   // null for the model as it is
 
     private ServedModel(String name, DistributedModel model, Tokenizer tokenizer, int maxLength,
-                        SessionOptions sessionOptions) {
+                        SessionOptions sessionOptions, SwarmClient swarm, TunedParameters tuned) {
         this.name = name;
         this.model = model;
         this.tokenizer = tokenizer;
         this.maxLength = maxLength;
         this.sessionOptions = sessionOptions;
+        this.swarm = swarm;
+        this.tuned = tuned;
+    }
+
+    /**
+     * The same model with prompts or an adapter trained by `pollen finetune`, served as
+     * {@code base:suffix}. It shares this model's head and tokenizer; close only the base.
+     */
+    public ServedModel tuned(String suffix, Path file) {
+        if (suffix.isBlank() || suffix.contains(":")) {
+            throw new IllegalArgumentException("A tuned model's name must be a non-empty word without ':', got '" + suffix + "'");
+        }
+        TunedParameters params = TunedParameters.load(file, model.config());
+        if (params.mode() == dev.pollen.node.finetune.TuningMode.DEEP_PTUNE) {
+            throw new IllegalArgumentException(file + " holds deep prompts, which are not applied when generating yet; "
+                    + "serve prompts tuned with ptune or an adapter");
+        }
+        return new ServedModel(name + ":" + suffix, model, tokenizer, maxLength, sessionOptions, swarm, params);
+    }
+
+    /** True for a tuned variant, which shares the base's resources. */
+    public boolean isTuned() {
+        return tuned != null;
     }
 
     /**
@@ -53,7 +80,7 @@ public final class ServedModel implements AutoCloseable {
         Tokenizer tokenizer = Tokenizer.load(dir);
         int positions = model.config().maxPositions();
         int length = maxLength <= 0 ? positions : Math.min(maxLength, positions);
-        return new ServedModel(info.name(), model, tokenizer, length, options);
+        return new ServedModel(info.name(), model, tokenizer, length, options, swarm, null);
     }
 
     public String name() {
@@ -78,12 +105,18 @@ public final class ServedModel implements AutoCloseable {
         if (length < 1 || length > maxLength) {
             throw ApiException.invalid("max_length must be between 1 and " + maxLength + " for " + name + ", got " + length + ".");
         }
-        return new TextSession(this, model.session(length, 1, sessionOptions), length);
+        if (tuned == null) {
+            return new TextSession(this, model.session(length, 1, sessionOptions), length);
+        }
+        TunedStepper stepper = TunedStepper.open(swarm, model.info(), tuned, length, 1, sessionOptions);
+        return new TextSession(this, model.session(stepper, stepper::failovers, stepper), length);
     }
 
     @Override
     public void close() {
-        tokenizer.close();
-        model.close();
+        if (tuned == null) {
+            tokenizer.close();
+            model.close();
+        }
     }
 }

@@ -85,7 +85,7 @@ public final class TextSession implements AutoCloseable {
 
     /** Failovers since the last call: the metrics count them. */
     public synchronized int takeFailovers() {
-        int total = session.remote().failovers();
+        int total = session.failovers();
         int fresh = total - failoversSeen;
         failoversSeen = total;
         return fresh;

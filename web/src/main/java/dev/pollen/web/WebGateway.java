@@ -74,7 +74,7 @@ public final class WebGateway extends VerticleBase {
 
     /** 200 when every served model has all its blocks on ONLINE servers; 503 with the gaps otherwise. */
     private void health(RoutingContext ctx) {
-        Set<String> served = gateway.models().stream().map(ServedModel::name).collect(Collectors.toSet());
+        Set<String> served = gateway.models().stream().map(m -> m.info().name()).collect(Collectors.toSet());
         Future.fromCompletionStage(SwarmState.read(directory), ctx.vertx().getOrCreateContext()).onSuccess(state -> {
             JsonObject models = new JsonObject();
             boolean healthy = true;

@@ -32,6 +32,8 @@ final class LocalSwarm implements AutoCloseable {
     static final int MAX_SESSIONS_PER_CLIENT = 3;
 
     final Path model;
+    /** Tuned prompts the gateway serves as tiny:steer. */
+    final Path tuned;
     final Vertx vertx = Vertx.vertx();
     final List<BlockServer> servers = new ArrayList<>();
     final Gateway gateway;
@@ -51,8 +53,12 @@ final class LocalSwarm implements AutoCloseable {
         }
         client = new SwarmClient(vertx, directory, ServerFilter.ALL, Clock.systemUTC(), 64 << 20);
         ServedModel served = ServedModel.load(model, client, DType.F32, 0, SessionOptions.defaults());
+        // Random prompts of 3 tokens, as `pollen finetune --mode ptune` would save them, served as tiny:steer.
+        tuned = model.resolve("steer.safetensors");
+        dev.pollen.node.finetune.TunedParameters.create(dev.pollen.node.finetune.TuningMode.PTUNE,
+                dev.pollen.inference.config.ModelConfig.read(model), 3, 0, 1, 17).save(tuned);
         gateway = new Gateway(new GatewaySettings("127.0.0.1", 0, List.of(model), 0, MAX_SESSIONS_PER_CLIENT, 64, 64 << 10),
-                List.of(served));
+                List.of(served, served.tuned("steer", tuned)));
         web = new WebGateway(gateway, directory);
         vertx.deployVerticle(web).await(1, TimeUnit.MINUTES);
     }
@@ -78,6 +84,34 @@ final class LocalSwarm implements AutoCloseable {
             long eos = tokenizer.eosTokenId().orElse(-1);
             try (KvCache cache = local.blocks().newCache(1, ids.length + maxNewTokens)) {
                 long[] out = local.generator(cache).generate(new long[][] {ids}, 0,
+                        new GenerationOptions(maxNewTokens, dev.pollen.inference.sampling.SamplingOptions.GREEDY,
+                                eos >= 0 ? new long[] {eos} : new long[0]), (step, t) -> true)[0];
+                if (out.length > 0 && out[out.length - 1] == eos) {
+                    out = java.util.Arrays.copyOf(out, out.length - 1);
+                }
+                return tokenizer.decode(out);
+            }
+        }
+    }
+
+    /** The greedy continuation with the tuned prefix before the prompt, run locally: the oracle for tiny:steer. */
+    String localGreedyTuned(String prompt, int maxNewTokens) {
+        dev.pollen.node.finetune.TunedParameters params = dev.pollen.node.finetune.TunedParameters.load(tuned,
+                dev.pollen.inference.config.ModelConfig.read(model));
+        int prefix = params.prefixLength();
+        try (Tokenizer tokenizer = Tokenizer.load(model); LocalModel local = LocalModel.load(model, DType.F32)) {
+            long[] ids = tokenizer.encode(prompt, true);
+            long eos = tokenizer.eosTokenId().orElse(-1);
+            try (KvCache cache = local.blocks().newCache(1, prefix + ids.length + maxNewTokens)) {
+                dev.pollen.inference.generate.BlockStepper withPrefix = (hidden, position) -> {
+                    if (position > 0) {
+                        return local.blocks().step(hidden, cache, position + prefix);
+                    }
+                    org.bytedeco.pytorch.Tensor x = org.bytedeco.pytorch.global.torch.cat(new org.bytedeco.pytorch.TensorVector(
+                            params.prefix().detach().unsqueeze(0), hidden), 1);
+                    return local.blocks().step(x, cache, 0).narrow(1, prefix, hidden.size(1));
+                };
+                long[] out = new dev.pollen.inference.generate.Generator(local.head(), withPrefix).generate(new long[][] {ids}, 0,
                         new GenerationOptions(maxNewTokens, dev.pollen.inference.sampling.SamplingOptions.GREEDY,
                                 eos >= 0 ? new long[] {eos} : new long[0]), (step, t) -> true)[0];
                 if (out.length > 0 && out[out.length - 1] == eos) {

@@ -67,6 +67,7 @@ class WebGatewayTest {
         assertEquals("list", body.getString("object"));
         JsonObject model = body.getJsonArray("data").getJsonObject(0);
         assertEquals("tiny", model.getString("id"));
+        assertEquals("tiny:steer", body.getJsonArray("data").getJsonObject(1).getString("id"));
         assertEquals(256, model.getInteger("max_length"));
     }
 
@@ -86,6 +87,17 @@ class WebGatewayTest {
         assertEquals(usage.getInteger("prompt_tokens") + usage.getInteger("completion_tokens"), usage.getInteger("total_tokens"));
         assertEquals(choice.getString("finish_reason").equals("length") ? 24 : usage.getInteger("completion_tokens"),
                 usage.getInteger("completion_tokens"));
+    }
+
+    @Test
+    @DisplayName("a model served with tuned prompts (tiny:steer) equals the local run with the prefix, and differs from the plain model")
+    void tunedModel() throws Exception {
+        JsonObject body = new JsonObject(post("/v1/completions", new JsonObject().put("model", "tiny:steer").put("prompt", PROMPT)
+                .put("max_tokens", 24).put("temperature", 0)).body());
+        String text = body.getJsonArray("choices").getJsonObject(0).getString("text");
+        assertEquals(swarm.localGreedyTuned(PROMPT, 24), text);
+        assertFalse(text.equals(expected24), "the prompts must change the continuation");
+        assertTrue(get("/v1/models").body().contains("tiny:steer"));
     }
 
     @Test

@@ -86,20 +86,43 @@ public final class DistributedModel implements AutoCloseable {
 
     /** Opens a session that keeps its servers' caches across calls (a chat). */
     public Session session(int maxLength, int batch, SessionOptions options) {
-        return new Session(new InferenceSession(swarm, model, maxLength, batch, options));
+        InferenceSession remote = new InferenceSession(swarm, model, maxLength, batch, options);
+        return new Session(remote, remote, remote::failovers, remote);
+    }
+
+    /**
+     * A session through {@code blocks} (a stepper that adds tuned prompts or an adapter to plain
+     * sessions); {@code resources} close with it.
+     */
+    public Session session(dev.pollen.inference.generate.BlockStepper blocks, java.util.function.IntSupplier failovers,
+                           AutoCloseable resources) {
+        return new Session(blocks, null, failovers, resources);
     }
 
     /** Token ids of the sequences of a batch, one array per generation step. */
     public final class Session implements AutoCloseable {
+        private final dev.pollen.inference.generate.BlockStepper blocks;
         private final InferenceSession remote;
+        private final java.util.function.IntSupplier failovers;
+        private final AutoCloseable resources;
         private int position;
 
-        private Session(InferenceSession remote) {
+        private Session(dev.pollen.inference.generate.BlockStepper blocks, InferenceSession remote,
+                        java.util.function.IntSupplier failovers, AutoCloseable resources) {
+            this.blocks = blocks;
             this.remote = remote;
+            this.failovers = failovers;
+            this.resources = resources;
         }
 
+        /** The plain inference session under this one, or null for a session through a custom stepper. */
         public InferenceSession remote() {
             return remote;
+        }
+
+        /** Servers that failed under this session and were replaced. */
+        public int failovers() {
+            return failovers.getAsInt();
         }
 
         /** Tokens the servers' caches hold. */
@@ -143,7 +166,7 @@ public final class DistributedModel implements AutoCloseable {
          * Calls on one session run one at a time.
          */
         public synchronized long[][] generate(long[][] tokens, GenerationOptions options, Generator.TokenSink sink) {
-            long[][] generated = new Generator(head, remote).generate(tokens, position, options, sink);
+            long[][] generated = new Generator(head, blocks).generate(tokens, position, options, sink);
             int produced = generated.length == 0 ? 0 : generated[0].length;
             // The last generated token is returned, not fed: the caller feeds it with its next tokens.
             position += tokens[0].length + Math.max(0, produced - 1);
@@ -152,7 +175,13 @@ public final class DistributedModel implements AutoCloseable {
 
         @Override
         public void close() {
-            remote.close();
+            try {
+                resources.close();
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException("Closing the session failed: " + e.getMessage(), e);
+            }
         }
     }
 

@@ -59,6 +59,11 @@ public final class TunedStepper implements BlockStepper, AutoCloseable {
         return out.narrow(1, prefix, hidden.size(1));
     }
 
+    /** Servers that failed under these sessions and were replaced. */
+    public int failovers() {
+        return sessions.stream().mapToInt(InferenceSession::failovers).sum();
+    }
+
     @Override
     public void close() {
         sessions.forEach(InferenceSession::close);
