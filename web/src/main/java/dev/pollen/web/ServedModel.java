@@ -47,10 +47,6 @@ public final class ServedModel implements AutoCloseable {
             throw new IllegalArgumentException("A tuned model's name must be a non-empty word without ':', got '" + suffix + "'");
         }
         TunedParameters params = TunedParameters.load(file, model.config());
-        if (params.mode() == dev.pollen.node.finetune.TuningMode.DEEP_PTUNE) {
-            throw new IllegalArgumentException(file + " holds deep prompts, which are not applied when generating yet; "
-                    + "serve prompts tuned with ptune or an adapter");
-        }
         return new ServedModel(name + ":" + suffix, model, tokenizer, maxLength, sessionOptions, swarm, params);
     }
 

@@ -25,6 +25,22 @@ public interface Block extends AutoCloseable {
         return forward(hidden, List.of(new Segment(0, (int) hidden.size(0), cache, step)));
     }
 
+    /**
+     * The weights as the tensors training updates in place (leaves for autograd and the optimizer).
+     * Families that cannot be trained from scratch yet say so.
+     */
+    default List<Tensor> parameters() {
+        throw new UnsupportedOperationException("Training a " + getClass().getSimpleName() + " is not supported");
+    }
+
+    /**
+     * The weights under the Hugging Face names they have as layer {@code index} of a checkpoint (views
+     * of {@link #parameters()}, split where the block fuses matrices).
+     */
+    default java.util.Map<String, Tensor> checkpointTensors(int index) {
+        throw new UnsupportedOperationException("Saving a " + getClass().getSimpleName() + " is not supported");
+    }
+
     @Override
     void close();
 }

@@ -130,6 +130,36 @@ public final class BlockSpan implements AutoCloseable {
     }
 
     /**
+     * A session's first step with deep prompts (deep prompt tuning at inference): as
+     * {@link #step(Tensor, KvCache, int)} at position 0, with {@code deepPrompts[i]} added to the
+     * first prefix positions of block i's input, as {@link #forward(Tensor, Tensor)} does; the
+     * cache keeps what the prompted blocks computed, so later steps need no prompts.
+     *
+     * @param deepPrompts (blocks of this span, batch, prefix <= seq, hidden), or null for a plain step
+     */
+    public Tensor step(Tensor hidden, KvCache cache, int position, Tensor deepPrompts) {
+        if (deepPrompts == null) {
+            return step(hidden, cache, position);
+        }
+        if (position != 0) {
+            throw new IllegalArgumentException("Deep prompts go with a session's first step, at position 0, not " + position);
+        }
+        checkHidden(hidden);
+        checkPrompts(deepPrompts, hidden);
+        int seq = (int) hidden.size(1);
+        checkStep(new SessionStep(hidden, cache, 0), seq);
+        cache.rollback(0);
+        StepContext context = architecture.context(0, seq, dtype);
+        Tensor x = hidden.to(dtype);
+        for (int i = 0; i < blocks.size(); i++) {
+            x = addPrompt(x, deepPrompts.select(0, i).to(dtype));
+            x = blocks.get(i).forward(x, List.of(new Segment(0, cache.batch(), cache.layer(i), context)));
+        }
+        cache.advanceTo(seq);
+        return x;
+    }
+
+    /**
      * Several sessions' steps as one call: their rows are stacked, so every weight matrix is read
      * once for all of them (decoding is bound by reading weights), while each session attends over
      * its own cache at its own positions. Every step must have the same number of new tokens.
@@ -240,6 +270,24 @@ public final class BlockSpan implements AutoCloseable {
                     + " batch, prefix <= " + hidden.size(1) + ", " + config().hiddenSize() + "), got "
                     + java.util.Arrays.toString(Torch.shape(prompts)));
         }
+    }
+
+    /** Every block's weights as trainable leaves (see {@link Block#parameters()}). */
+    public List<Tensor> parameters() {
+        List<Tensor> out = new ArrayList<>();
+        for (Block block : blocks) {
+            out.addAll(block.parameters());
+        }
+        return out;
+    }
+
+    /** Every block's weights under its Hugging Face names. */
+    public java.util.Map<String, Tensor> checkpointTensors() {
+        java.util.Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < blocks.size(); i++) {
+            out.putAll(blocks.get(i).checkpointTensors(start + i));
+        }
+        return out;
     }
 
     private void checkHidden(Tensor hidden) {

@@ -82,6 +82,34 @@ public final class ModelHead implements AutoCloseable {
         return Attention.linear(norm(hidden), w.lmHead(), null).to(ScalarType.Float);
     }
 
+    /** The weights as trainable leaves: embeddings, final norm, and the LM head unless it is the embeddings. */
+    public java.util.List<Tensor> parameters() {
+        java.util.List<Tensor> out = new java.util.ArrayList<>();
+        for (Tensor t : new Tensor[] {w.embeddings(), w.embeddingNormWeight(), w.embeddingNormBias(), w.normWeight(), w.normBias()}) {
+            if (t != null) {
+                out.add(t);
+            }
+        }
+        if (!config.tieWordEmbeddings()) {
+            out.add(w.lmHead());
+        }
+        return out;
+    }
+
+    /** The weights under Llama's Hugging Face names (the family training supports). */
+    public java.util.Map<String, Tensor> checkpointTensors() {
+        if (w.normKind() != NormKind.RMS || w.embeddingNormWeight() != null) {
+            throw new UnsupportedOperationException("Saving a trained head is supported for the Llama family only");
+        }
+        java.util.Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        out.put("model.embed_tokens.weight", w.embeddings());
+        out.put("model.norm.weight", w.normWeight());
+        if (!config.tieWordEmbeddings()) {
+            out.put("lm_head.weight", w.lmHead());
+        }
+        return out;
+    }
+
     @Override
     public void close() {
         if (closed) {

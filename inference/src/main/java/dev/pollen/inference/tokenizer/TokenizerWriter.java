@@ -84,6 +84,11 @@ public final class TokenizerWriter {
      * @throws TokenizerException when a file cannot be written
      */
     public static void writeByteLevelBpe(Path dir, int vocabSize, boolean addBosToken, String chatTemplate) {
+        writeByteLevelBpe(dir, vocabSize, addBosToken, chatTemplate, trainingSample());
+    }
+
+    /** As {@link #writeByteLevelBpe(Path, int, boolean, String)}, with merges learned from {@code sample}. */
+    public static void writeByteLevelBpe(Path dir, int vocabSize, boolean addBosToken, String chatTemplate, String sample) {
         if (vocabSize < MIN_VOCAB_SIZE || vocabSize > MAX_VOCAB_SIZE) {
             throw new IllegalArgumentException("vocabSize must be between " + MIN_VOCAB_SIZE + " (3 specials, 256 bytes"
                     + " and one merge) and " + MAX_VOCAB_SIZE + ", got " + vocabSize);
@@ -93,7 +98,7 @@ public final class TokenizerWriter {
         for (char c : byteToChar) {
             initialVocab.add(String.valueOf(c));
         }
-        Model model = ByteLevelBpeTrainer.train(initialVocab, trainingSample(), vocabSize);
+        Model model = ByteLevelBpeTrainer.train(initialVocab, sample, vocabSize);
         LinkedHashMap<String, Integer> vocab = new LinkedHashMap<>(model.vocab());
         addFillers(vocab, vocabSize, byteToChar);
 

@@ -57,6 +57,7 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
     private final SessionOptions options;
     private final List<HopState> hops = new ArrayList<>();
     private long nextStepId = 1;
+    private java.util.function.Function<BlockRange, dev.pollen.protocol.grpc.Tensor> deepPrompts;
     private int failovers;
 
     public InferenceSession(SwarmClient swarm, ModelInfo model, int maxLength, int batch, SessionOptions options) {
@@ -75,6 +76,16 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         this.maxLength = maxLength;
         this.batch = batch;
         this.options = options;
+    }
+
+    /**
+     * Deep prompts (deep prompt tuning) for the hops' blocks: given a hop's range, the prompts
+     * {@code (blocks, batch, prefix, hidden)} to send with every step at position 0, the first one
+     * and any replay after a failover. Steps then go to each server in turn rather than being pushed,
+     * since each server needs its own prompts. Set it before the first step.
+     */
+    public void deepPrompts(java.util.function.Function<BlockRange, dev.pollen.protocol.grpc.Tensor> prompts) {
+        this.deepPrompts = prompts;
     }
 
     /** Failovers so far. */
@@ -148,7 +159,7 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         long seq = input.getShape(1);
         List<dev.pollen.protocol.grpc.Tensor> inputs = new ArrayList<>();
         dev.pollen.protocol.grpc.Tensor current = input;
-        if (options.push() && hops.size() > 1) {
+        if (options.push() && hops.size() > 1 && deepPrompts == null) {
             InferenceStep.Builder first = InferenceStep.newBuilder().setStepId(stepId).setPosition(position).setHidden(input);
             for (HopState hop : hops.subList(1, hops.size())) {
                 first.addNextHops(NextHop.newBuilder().setAddress(hop.remote.server().address())
@@ -171,7 +182,8 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
             }
         } else {
             for (HopState hop : hops) {
-                InferenceStep step = InferenceStep.newBuilder().setStepId(stepId).setPosition(position).setHidden(current).build();
+                InferenceStep step = withPrompts(InferenceStep.newBuilder().setStepId(stepId).setPosition(position)
+                        .setHidden(current), hop).build();
                 StepResult result = await(onLoop(() -> hop.remote.step(step, true)), hop, stepId);
                 checkPosition(hop, result, position + seq);
                 inputs.add(current);
@@ -182,6 +194,14 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
             hops.get(i).history.record(position, inputs.get(i));
         }
         return current;
+    }
+
+    /** A step at position 0 carries the hop's deep prompts, when the session has them. */
+    private InferenceStep.Builder withPrompts(InferenceStep.Builder step, HopState hop) {
+        if (deepPrompts != null && step.getPosition() == 0) {
+            step.setDeepPrompts(deepPrompts.apply(hop.remote.blocks()));
+        }
+        return step;
     }
 
     private static void checkPosition(HopState hop, StepResult result, long expected) {
@@ -247,7 +267,8 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         if (replay != null) {
             long stepId = nextStepId++;
             for (HopState hop : opened) {
-                InferenceStep step = InferenceStep.newBuilder().setStepId(stepId).setPosition(0).setHidden(replay).build();
+                InferenceStep step = withPrompts(InferenceStep.newBuilder().setStepId(stepId).setPosition(0).setHidden(replay),
+                        hop).build();
                 StepResult result = await(onLoop(() -> hop.remote.step(step, true)), hop, stepId);
                 checkPosition(hop, result, history.length());
                 hop.history.record(0, replay);

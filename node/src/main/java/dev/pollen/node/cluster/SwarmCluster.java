@@ -51,7 +51,13 @@ public final class SwarmCluster {
         config.setProperty("hazelcast.phone.home.enabled", "false");   // the swarm's machines talk to each other only
         config.setProperty("hazelcast.logging.type", "jdk");
         config.setProperty("hazelcast.shutdownhook.enabled", "false");
-        config.getNetworkConfig().setAddresses(members).setSmartRouting(true);
+        String service = dev.pollen.scheduler.directory.SwarmNetwork.kubernetesService(members);
+        if (service != null) {
+            config.getNetworkConfig().getKubernetesConfig().setEnabled(true).setProperty("service-dns", service);
+        } else {
+            config.getNetworkConfig().setAddresses(members);
+        }
+        config.getNetworkConfig().setSmartRouting(true);
         config.getConnectionStrategyConfig().getConnectionRetryConfig().setClusterConnectTimeoutMillis(15_000);
         return HazelcastClient.newHazelcastClient(config);
     }

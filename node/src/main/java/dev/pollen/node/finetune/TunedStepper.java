@@ -14,9 +14,9 @@ import java.util.List;
 
 /**
  * Generation through the swarm with tuned parameters: trained prefix embeddings go before the
- * prompt (the servers' caches hold them at positions 0 to prefix - 1), or the adapter runs between
- * two inference sessions, one per side of it. Deep prompts are trained through the swarm but not
- * applied at inference yet: the inference protocol carries no prompts.
+ * prompt (the servers' caches hold them at positions 0 to prefix - 1), with deep prompts sent to
+ * each server with the first step (and with any replay after a failover), or the adapter runs
+ * between two inference sessions, one per side of it.
  */
 public final class TunedStepper implements BlockStepper, AutoCloseable {
     private final TunedParameters params;
@@ -37,8 +37,16 @@ public final class TunedStepper implements BlockStepper, AutoCloseable {
                     new InferenceSession(swarm, model, BlockRange.of(0, params.adapterAfter()), maxLength, batch, options),
                     new InferenceSession(swarm, model, BlockRange.of(params.adapterAfter(), model.numBlocks()), maxLength, batch,
                             options)));
-            case DEEP_PTUNE -> throw new IllegalArgumentException("Deep prompts are trained through the swarm but not applied"
-                    + " when generating yet; generate with parameters tuned with ptune or adapter");
+            case DEEP_PTUNE -> {
+                InferenceSession session = new InferenceSession(swarm, model, maxLength + params.prefixLength(), batch, options);
+                dev.pollen.protocol.grpc.DType wire = options.wireDtype();
+                session.deepPrompts(range -> {
+                    Tensor deep = params.deep().detach().narrow(0, range.start(), range.length());
+                    Tensor expanded = deep.unsqueeze(1).expand(deep.size(0), batch, deep.size(1), deep.size(2)).contiguous();
+                    return dev.pollen.node.wire.TensorBridge.toMessage(expanded.to(dev.pollen.node.wire.TensorBridge.scalarType(wire)));
+                });
+                yield new TunedStepper(params, List.of(session));
+            }
         };
     }
 

@@ -258,7 +258,7 @@ public final class SessionManager {
     /** A step that can share a call: one new token, no reordering, and checks that pass now. */
     private static boolean batchable(PendingStep p) {
         KvCache cache = p.session().cache;
-        return p.tokens() == 1 && p.step().getHypothesisIdsCount() == 0 && !cache.isClosed()
+        return p.tokens() == 1 && p.step().getHypothesisIdsCount() == 0 && !p.step().hasDeepPrompts() && !cache.isClosed()
                 && p.step().getPosition() <= cache.length();
     }
 
@@ -276,7 +276,8 @@ public final class SessionManager {
             if (step.getHypothesisIdsCount() > 0) {
                 session.cache.reorder(step.getHypothesisIdsList().stream().mapToLong(Long::longValue).toArray());
             }
-            Tensor output = session.span.step(TensorBridge.toTorch(step.getHidden()), session.cache, step.getPosition());
+            Tensor output = session.span.step(TensorBridge.toTorch(step.getHidden()), session.cache, step.getPosition(),
+                    step.hasDeepPrompts() ? TensorBridge.toTorch(step.getDeepPrompts()) : null);
             p.result().complete(result(p, output));
         } catch (Throwable t) {
             p.result().completeExceptionally(t);
@@ -326,7 +327,26 @@ public final class SessionManager {
                     + step.getHypothesisIdsCount());
         }
         if (step.hasDeepPrompts()) {
-            throw new InvalidRequestException("Deep prompts in inference steps are not supported yet");
+            try {
+                TensorCodec.validate(step.getDeepPrompts(), "Deep prompts");
+            } catch (IllegalArgumentException e) {
+                throw new InvalidRequestException(e.getMessage());
+            }
+            TensorBridge.scalarType(step.getDeepPrompts().getDtype());
+            long[] prompts = TensorCodec.shape(step.getDeepPrompts());
+            if (prompts.length != 4 || prompts[0] != session.blocks.length() || prompts[1] != session.batch || prompts[2] < 1
+                    || prompts[2] > shape[1] || prompts[3] != hidden) {
+                throw new InvalidRequestException("Deep prompts must have shape (" + session.blocks.length() + " blocks, "
+                        + session.batch + " batch, prefix <= " + shape[1] + ", " + hidden + "), got " + Arrays.toString(prompts));
+            }
+            if (step.getPosition() != 0) {
+                throw new InvalidRequestException("Deep prompts go with a session's first step, at position 0, not "
+                        + step.getPosition());
+            }
+            if (step.getNextHopsCount() > 0) {
+                throw new InvalidRequestException("A step with deep prompts cannot be pushed on: the next servers need their "
+                        + "own prompts; send it to each server");
+            }
         }
     }
 

@@ -160,6 +160,17 @@ class BadRequestTest {
         check(failures, "blocks not hosted", () -> expect(new Stream().fails(open(2, 9, 16, 1)), "INVALID_ARGUMENT",
                 "hosts blocks [0, 4)"));
         check(failures, "batch over the limit", () -> expect(new Stream().fails(open(0, 4, 16, 3)), "INVALID_ARGUMENT", "Batch 3"));
+        check(failures, "deep prompts of the wrong shape", () -> expect(opened(32, 1).fails(step(1, 0, hidden(1, 3, 2))
+                .toBuilder().setStep(step(1, 0, hidden(1, 3, 2)).getStep().toBuilder().setDeepPrompts(TensorCodec.encode(
+                        new float[3 * 64], new long[] {3, 1, 1, 64}, dev.pollen.protocol.grpc.DType.FLOAT32))).build()),
+                "INVALID_ARGUMENT", "Deep prompts must have shape (4 blocks"));
+        check(failures, "deep prompts after the first step", () -> {
+            Stream stream = opened(32, 1);
+            stream.send(step(1, 0, hidden(1, 2, 2)));
+            return expect(stream.fails(step(2, 2, hidden(1, 1, 2)).toBuilder().setStep(step(2, 2, hidden(1, 1, 2)).getStep()
+                    .toBuilder().setDeepPrompts(TensorCodec.encode(new float[4 * 64], new long[] {4, 1, 1, 64},
+                            dev.pollen.protocol.grpc.DType.FLOAT32))).build()), "INVALID_ARGUMENT", "position 0");
+        });
         check(failures, "step before open", () -> expect(new Stream().fails(step(1, 0, hidden(1, 1, 2))), "INVALID_ARGUMENT",
                 "Open a session"));
         check(failures, "oversize message", () -> {

@@ -8,10 +8,27 @@ import java.util.List;
 
 /**
  * Hazelcast's network settings for a Pollen swarm: TCP/IP join to the given members only (never
- * multicast, never auto-detection), bound to one interface, no phoning home.
+ * multicast, never auto-detection), bound to one interface, no phoning home. In Kubernetes, a
+ * single member {@code k8s:SERVICE_DNS} joins through Hazelcast's Kubernetes discovery instead: the
+ * members are the pods behind that headless service.
  */
 public final class SwarmNetwork {
+    /** The prefix of a --join value that names a Kubernetes headless service. */
+    public static final String KUBERNETES_PREFIX = "k8s:";
+
     private SwarmNetwork() {
+    }
+
+    /** The headless service's DNS name when {@code members} is {@code [k8s:NAME]}, else null. */
+    public static String kubernetesService(List<String> members) {
+        if (members.size() == 1 && members.get(0).startsWith(KUBERNETES_PREFIX)) {
+            String service = members.get(0).substring(KUBERNETES_PREFIX.length());
+            if (service.isBlank()) {
+                throw new IllegalArgumentException("Name the headless service after k8s:, e.g. k8s:pollen-server.pollen.svc.cluster.local");
+            }
+            return service;
+        }
+        return null;
     }
 
     /**
@@ -36,7 +53,13 @@ public final class SwarmNetwork {
         JoinConfig join = network.getJoin();
         join.getMulticastConfig().setEnabled(false);
         join.getAutoDetectionConfig().setEnabled(false);
-        join.getTcpIpConfig().setEnabled(true).setMembers(members.isEmpty() ? List.of(host) : members);
+        String service = kubernetesService(members);
+        if (service != null) {
+            join.getTcpIpConfig().setEnabled(false);
+            join.getKubernetesConfig().setEnabled(true).setProperty("service-dns", service);
+        } else {
+            join.getTcpIpConfig().setEnabled(true).setMembers(members.isEmpty() ? List.of(host) : members);
+        }
         return config;
     }
 }

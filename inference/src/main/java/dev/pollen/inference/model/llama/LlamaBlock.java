@@ -81,6 +81,51 @@ final class LlamaBlock implements Block {
         return new LlamaBlock(c, w);
     }
 
+    @Override
+    public List<Tensor> parameters() {
+        List<Tensor> out = new java.util.ArrayList<>();
+        for (Tensor t : new Tensor[] {inputNorm, qkv, qkvBias, output, outputBias, postNorm, gateUp, gateUpBias, down, downBias}) {
+            if (t != null) {
+                out.add(t);
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public java.util.Map<String, Tensor> checkpointTensors(int index) {
+        String p = "model.layers." + index + ".";
+        long q = (long) config.numHeads() * config.headDim();
+        long kv = (long) config.numKvHeads() * config.headDim();
+        long inter = config.intermediateSize();
+        java.util.Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        out.put(p + "input_layernorm.weight", inputNorm);
+        out.put(p + "self_attn.q_proj.weight", qkv.narrow(0, 0, q));
+        out.put(p + "self_attn.k_proj.weight", qkv.narrow(0, q, kv));
+        out.put(p + "self_attn.v_proj.weight", qkv.narrow(0, q + kv, kv));
+        if (qkvBias != null) {
+            out.put(p + "self_attn.q_proj.bias", qkvBias.narrow(0, 0, q));
+            out.put(p + "self_attn.k_proj.bias", qkvBias.narrow(0, q, kv));
+            out.put(p + "self_attn.v_proj.bias", qkvBias.narrow(0, q + kv, kv));
+        }
+        out.put(p + "self_attn.o_proj.weight", output);
+        if (outputBias != null) {
+            out.put(p + "self_attn.o_proj.bias", outputBias);
+        }
+        out.put(p + "post_attention_layernorm.weight", postNorm);
+        out.put(p + "mlp.gate_proj.weight", gateUp.narrow(0, 0, inter));
+        out.put(p + "mlp.up_proj.weight", gateUp.narrow(0, inter, inter));
+        if (gateUpBias != null) {
+            out.put(p + "mlp.gate_proj.bias", gateUpBias.narrow(0, 0, inter));
+            out.put(p + "mlp.up_proj.bias", gateUpBias.narrow(0, inter, inter));
+        }
+        out.put(p + "mlp.down_proj.weight", down);
+        if (downBias != null) {
+            out.put(p + "mlp.down_proj.bias", downBias);
+        }
+        return out;
+    }
+
     /** Concatenates along the output dimension and frees the parts. */
     private static Tensor fuse(Tensor... parts) {
         Tensor fused = torch.cat(new TensorVector(parts), 0);
