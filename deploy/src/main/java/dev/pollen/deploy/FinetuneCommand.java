@@ -77,6 +77,9 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seeds the initial parameters and the batches (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @picocli.CommandLine.Mixin
+    ThreadsOption threads;
+
     @Option(names = "--out", defaultValue = "tuned.safetensors", paramLabel = "FILE",
             description = "Where the trained parameters go (default: ${DEFAULT-VALUE}).")
     Path out;
@@ -90,7 +93,7 @@ final class FinetuneCommand implements Callable<Integer> {
         if (steps < 1 || batch < 1) {
             throw new IllegalArgumentException("--steps and --batch must be at least 1.");
         }
-        Torch.ensureThreads();
+        threads.apply();
         Path modelDir = localDir != null ? localDir : swarm.modelDir;
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter outWriter = spec.commandLine().getOut();

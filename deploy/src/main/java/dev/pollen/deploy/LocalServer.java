@@ -2,19 +2,15 @@ package dev.pollen.deploy;
 
 import dev.pollen.protocol.BlockRange;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -65,29 +61,9 @@ final class LocalServer implements AutoCloseable {
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().putAll(env);
         Process process = builder.start();
-        CompletableFuture<Matcher> serving = new CompletableFuture<>();
-        Thread pump = new Thread(() -> {
-            try (BufferedReader reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-                 var writer = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8)) {
-                String line;
-                while ((line = reader.readLine()) != null) {
-                    writer.write(line);
-                    writer.newLine();
-                    writer.flush();
-                    Matcher m = SERVING.matcher(line);
-                    if (m.find()) {
-                        serving.complete(m);
-                    }
-                }
-            } catch (IOException ignored) {
-                // the process ended
-            }
-            serving.completeExceptionally(new IllegalStateException("the server ended before serving"));
-        }, "log-" + logFile.getFileName());
-        pump.setDaemon(true);
-        pump.start();
+        ProcessOutput output = ProcessOutput.follow(process, logFile, SERVING);
         try {
-            Matcher m = serving.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            Matcher m = output.ready().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
             return new LocalServer(process, logFile, BlockRange.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))),
                     Integer.parseInt(m.group(5)), m.group(7) + ":" + m.group(8));
         } catch (Exception e) {
@@ -139,12 +115,7 @@ final class LocalServer implements AutoCloseable {
     }
 
     static String tail(Path file) {
-        try {
-            List<String> lines = Files.readAllLines(file);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
-        } catch (IOException e) {
-            return "(no log)";
-        }
+        return ProcessOutput.tail(file, 20);
     }
 
     String logTail() {

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 /** The one {@code pollen} command; each job is a subcommand. */
 @Command(name = "pollen", mixinStandardHelpOptions = true, versionProvider = Pollen.Version.class,
         description = "Run and fine-tune large language models across machines that come and go.",
-        subcommands = {MakeModelCommand.class, ServeCommand.class, GenerateCommand.class, ChatCommand.class, WebCommand.class, FinetuneCommand.class, SwarmCommand.class,
+        subcommands = {MakeModelCommand.class, ServeCommand.class, GenerateCommand.class, ChatCommand.class, WebCommand.class, FinetuneCommand.class, TrainCommand.class, DemoCommand.class, SwarmCommand.class,
                 SimulateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Pollen implements Runnable {
     @CommandLine.Spec

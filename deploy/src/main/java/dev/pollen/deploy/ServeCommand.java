@@ -29,10 +29,12 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "MODEL_DIR", description = "Hugging Face checkpoint directory.")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL_DIR",
+            description = "Hugging Face checkpoint directory (default: the model the jar carries, " + DefaultModel.NAME + ").")
     Path modelDir;
 
-    @Option(names = "--blocks", paramLabel = "START:END", description = "Serve exactly these blocks (no rebalancing).")
+    @Option(names = "--blocks", paramLabel = "START:END",
+            description = "Serve exactly these blocks (no rebalancing); without --blocks and --num-blocks, the whole model.")
     String blocks;
 
     @Option(names = "--num-blocks", description = "Serve this many blocks where the swarm needs them most.")
@@ -112,9 +114,16 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (modelDir == null) {
+            modelDir = DefaultModel.directory();
+            modelName = modelName != null ? modelName : DefaultModel.NAME;
+        }
         ModelConfig config = ModelConfig.read(modelDir);
-        if ((blocks == null) == (numBlocks == null)) {
-            throw new IllegalArgumentException("Give exactly one of --blocks START:END and --num-blocks N.");
+        if (blocks != null && numBlocks != null) {
+            throw new IllegalArgumentException("Give one of --blocks START:END and --num-blocks N, not both.");
+        }
+        if (blocks == null && numBlocks == null) {
+            blocks = "0:" + config.numLayers();   // neither: the whole model
         }
         ServerSettings settings = new ServerSettings(modelDir, modelName != null ? modelName
                 : modelDir.toAbsolutePath().normalize().getFileName().toString(),

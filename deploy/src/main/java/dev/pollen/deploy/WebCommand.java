@@ -35,9 +35,9 @@ final class WebCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
     String swarm;
 
-    @Option(names = "--model", required = true, paramLabel = "MODEL_DIR",
+    @Option(names = "--model", paramLabel = "MODEL_DIR",
             description = {"A checkpoint to serve (repeatable): its embeddings, LM head and tokenizer run here; the name",
-                    "is the one the swarm serves those weights under."})
+                    "is the one the swarm serves those weights under (default: the model the jar carries)."})
     List<Path> models;
 
     @Option(names = "--tuned", paramLabel = "NAME=FILE",
@@ -73,6 +73,9 @@ final class WebCommand implements java.util.concurrent.Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (models == null || models.isEmpty()) {
+            models = List.of(DefaultModel.directory());
+        }
         GatewaySettings settings = new GatewaySettings(host, port, models, maxLength, maxSessionsPerClient, maxSessions, 1 << 20);
         SessionOptions options = SessionOptions.defaults().withPush(!noPush)
                 .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds));

@@ -1,16 +1,13 @@
 package dev.pollen.deploy.swarm;
 
-import java.io.BufferedReader;
+import dev.pollen.deploy.ProcessOutput;
+
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** A `pollen web` gateway in its own JVM, started as an operator would, its output in a log file. */
@@ -20,13 +17,13 @@ public final class GatewayProcess implements AutoCloseable {
     private final Process process;
     private final Path log;
     private final String url;
-    private final Thread pump;
+    private final ProcessOutput output;
 
-    private GatewayProcess(Process process, Path log, String url, Thread pump) {
+    private GatewayProcess(Process process, Path log, String url, ProcessOutput output) {
         this.process = process;
         this.log = log;
         this.url = url;
-        this.pump = pump;
+        this.output = output;
     }
 
     /** Starts a gateway on a free port in front of the swarm whose directory {@code member} is. */
@@ -37,29 +34,9 @@ public final class GatewayProcess implements AutoCloseable {
                 model.toString(), "--port", "0"));
         Path logFile = logDir.resolve("web.log");
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        CompletableFuture<String> listening = new CompletableFuture<>();
-        Thread pump = new Thread(() -> {
-            try (BufferedReader reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-                 var writer = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8)) {
-                String line;
-                while ((line = reader.readLine()) != null) {
-                    writer.write(line);
-                    writer.newLine();
-                    writer.flush();
-                    Matcher m = LISTENING.matcher(line);
-                    if (m.find()) {
-                        listening.complete(m.group(1));
-                    }
-                }
-            } catch (IOException ignored) {
-                // the process ended
-            }
-            listening.completeExceptionally(new IllegalStateException("the gateway ended before listening"));
-        }, "log-web");
-        pump.setDaemon(true);
-        pump.start();
+        ProcessOutput output = ProcessOutput.follow(process, logFile, LISTENING);
         try {
-            return new GatewayProcess(process, logFile, listening.get(2, TimeUnit.MINUTES), pump);
+            return new GatewayProcess(process, logFile, output.ready().get(2, TimeUnit.MINUTES).group(1), output);
         } catch (Exception e) {
             process.destroyForcibly();
             throw new IllegalStateException("The gateway did not start: " + ServerProcess.tail(logFile), e);
@@ -77,7 +54,7 @@ public final class GatewayProcess implements AutoCloseable {
         process.toHandle().destroy();
         boolean exited = process.waitFor(seconds, TimeUnit.SECONDS);
         if (exited) {
-            pump.join(5_000);
+            output.drain(5_000);
         }
         return exited;
     }

@@ -1,17 +1,15 @@
 package dev.pollen.deploy.swarm;
 
+import dev.pollen.deploy.ProcessOutput;
+
 import dev.pollen.protocol.BlockRange;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -30,7 +28,7 @@ public final class ServerProcess implements AutoCloseable {
     private final BlockRange blocks;
     private final int grpcPort;
     private final String directoryAddress;
-    private Thread pump;
+    private ProcessOutput output;
 
     private ServerProcess(Process process, Path log, BlockRange blocks, int grpcPort, String directoryAddress) {
         this.process = process;
@@ -56,32 +54,12 @@ public final class ServerProcess implements AutoCloseable {
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().put("OPT_OUT_TRACKING", "true");
         Process process = builder.start();
-        CompletableFuture<Matcher> serving = new CompletableFuture<>();
-        Thread pump = new Thread(() -> {
-            try (BufferedReader reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-                 var writer = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8)) {
-                String line;
-                while ((line = reader.readLine()) != null) {
-                    writer.write(line);
-                    writer.newLine();
-                    writer.flush();
-                    Matcher m = SERVING.matcher(line);
-                    if (m.find()) {
-                        serving.complete(m);
-                    }
-                }
-            } catch (IOException ignored) {
-                // the process ended
-            }
-            serving.completeExceptionally(new IllegalStateException("server " + name + " ended before serving"));
-        }, "log-" + name);
-        pump.setDaemon(true);
-        pump.start();
+        ProcessOutput output = ProcessOutput.follow(process, logFile, SERVING);
         try {
-            Matcher m = serving.get(3, TimeUnit.MINUTES);
+            Matcher m = output.ready().get(3, TimeUnit.MINUTES);
             ServerProcess server = new ServerProcess(process, logFile, BlockRange.of(Integer.parseInt(m.group(1)),
                     Integer.parseInt(m.group(2))), Integer.parseInt(m.group(5)), m.group(7) + ":" + m.group(8));
-            server.pump = pump;
+            server.output = output;
             return server;
         } catch (Exception e) {
             process.destroyForcibly();
@@ -134,7 +112,7 @@ public final class ServerProcess implements AutoCloseable {
     public boolean waitForExit(Duration timeout) throws InterruptedException {
         boolean exited = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
         if (exited) {
-            pump.join(5_000);
+            output.drain(5_000);
         }
         return exited;
     }
@@ -144,12 +122,7 @@ public final class ServerProcess implements AutoCloseable {
     }
 
     static String tail(Path file) {
-        try {
-            List<String> lines = Files.readAllLines(file);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size()));
-        } catch (IOException e) {
-            return "(no log)";
-        }
+        return ProcessOutput.tail(file, 30);
     }
 
     @Override
