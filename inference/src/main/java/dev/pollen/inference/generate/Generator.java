@@ -43,6 +43,7 @@ public final class Generator {
                 throw new IllegalArgumentException("Prompts of a batch must be non-empty and of equal length");
             }
         }
+        Torch.applyThreads();
         Sampler sampler = new Sampler(options.sampling());
         long[][] history = new long[batch][];
         for (int b = 0; b < batch; b++) {

@@ -21,6 +21,9 @@ import java.nio.LongBuffer;
  */
 public final class Torch {
     private static volatile boolean threadsSet;
+    private static volatile int configuredThreads;
+    /** The thread count applied on each thread (0: none yet). */
+    private static final ThreadLocal<Integer> APPLIED = ThreadLocal.withInitial(() -> 0);
 
     private Torch() {
     }
@@ -32,7 +35,25 @@ public final class Torch {
     public static synchronized void setThreads(int threads) {
         int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
         torch.set_num_threads(n);
+        configuredThreads = n;
+        APPLIED.set(n);
         threadsSet = true;
+    }
+
+    /**
+     * Applies the chosen thread count to the calling thread. LibTorch's OpenMP thread count belongs
+     * to the thread that set it: a thread that did not (a server's compute worker, a client's
+     * generation thread) ran its operations on one thread, and a decode step took 1.5 times as long
+     * on two cores. Every thread that runs LibTorch work calls this first; it costs a comparison
+     * when the count is already right.
+     */
+    public static void applyThreads() {
+        int n = configuredThreads;
+        if (n > 0 && APPLIED.get() != n) {
+            // get_num_threads() answers the process-wide setting, not this thread's, so it cannot tell.
+            torch.set_num_threads(n);
+            APPLIED.set(n);
+        }
     }
 
     /** Sets the default thread count once if nobody chose one. */
@@ -40,6 +61,7 @@ public final class Torch {
         if (!threadsSet) {
             setThreads(0);
         }
+        applyThreads();
     }
 
     public static int threads() {

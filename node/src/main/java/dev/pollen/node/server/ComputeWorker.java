@@ -1,5 +1,7 @@
 package dev.pollen.node.server;
 
+import dev.pollen.inference.tensor.Torch;
+
 import org.bytedeco.javacpp.PointerScope;
 
 import java.time.Instant;
@@ -100,6 +102,7 @@ public final class ComputeWorker implements AutoCloseable {
             if (Instant.now().isAfter(task.deadline())) {
                 task.expire().run();
             } else {
+                Torch.applyThreads();   // the server's thread count, on this thread (LibTorch keeps it per thread)
                 task.run().run();
             }
         }
