@@ -59,6 +59,9 @@ final class LocalServer implements AutoCloseable {
         command.add("serve");
         command.addAll(serveArgs);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        // See the pollen script: OpenMP threads that spin long after their work steal the cores that
+        // the next server of the route computes on.
+        builder.environment().putIfAbsent("GOMP_SPINCOUNT", "10000");
         builder.environment().putAll(env);
         Process process = builder.start();
         ProcessOutput output = ProcessOutput.follow(process, logFile, SERVING);

@@ -53,6 +53,7 @@ public final class ServerProcess implements AutoCloseable {
         Path logFile = logDir.resolve(name + ".log");
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().put("OPT_OUT_TRACKING", "true");
+        builder.environment().putIfAbsent("GOMP_SPINCOUNT", "10000");
         Process process = builder.start();
         ProcessOutput output = ProcessOutput.follow(process, logFile, SERVING);
         try {
