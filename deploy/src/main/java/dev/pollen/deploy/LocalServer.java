@@ -13,20 +13,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * A `pollen serve` process that this process started (for `pollen bench network` and
  * `pollen demo`): its own JVM on this machine's Java and class path, its output in a log file.
  */
 final class LocalServer implements AutoCloseable {
-    private static final Pattern SERVING = Pattern.compile(
-            "pollen: serving blocks \\[(\\d+), (\\d+)\\) of (\\S+) at ([\\d.]+):(\\d+); swarm '(\\S+)' directory member ([\\d.]+):(\\d+)");
-    /** What Hazelcast needs; `java -jar pollen.jar` gets it from the manifest, a -cp launch must say it. */
-    static final List<String> JVM_FLAGS = List.of("--add-modules", "java.se", "--add-exports",
-            "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens",
-            "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED", "--add-opens",
-            "jdk.management/com.sun.management.internal=ALL-UNNAMED");
 
     private final Process process;
     private final Path log;
@@ -46,7 +38,7 @@ final class LocalServer implements AutoCloseable {
     static List<String> javaCommand() {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> command = new ArrayList<>(List.of(java));
-        command.addAll(JVM_FLAGS);
+        command.addAll(ProcessOutput.JVM_FLAGS);
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), Pollen.class.getName()));
         return command;
     }
@@ -64,7 +56,7 @@ final class LocalServer implements AutoCloseable {
         builder.environment().putIfAbsent("GOMP_SPINCOUNT", "10000");
         builder.environment().putAll(env);
         Process process = builder.start();
-        ProcessOutput output = ProcessOutput.follow(process, logFile, SERVING);
+        ProcessOutput output = ProcessOutput.follow(process, logFile, ProcessOutput.SERVING);
         try {
             Matcher m = output.ready().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
             return new LocalServer(process, logFile, BlockRange.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))),

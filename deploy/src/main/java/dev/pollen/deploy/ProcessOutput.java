@@ -16,6 +16,15 @@ import java.util.regex.Pattern;
  * it is ready (a server's "serving blocks", a gateway's URL).
  */
 public final class ProcessOutput {
+    /** The line `pollen serve` prints once it serves: blocks, model, gRPC address, swarm, directory member. */
+    public static final Pattern SERVING = Pattern.compile(
+            "pollen: serving blocks \\[(\\d+), (\\d+)\\) of (\\S+) at ([\\d.]+):(\\d+); swarm '(\\S+)' directory member ([\\d.]+):(\\d+)");
+    /** What Hazelcast needs; `java -jar pollen.jar` gets it from the manifest, a -cp launch must say it. */
+    public static final List<String> JVM_FLAGS = List.of("--add-modules", "java.se", "--add-exports",
+            "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens",
+            "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED", "--add-opens",
+            "jdk.management/com.sun.management.internal=ALL-UNNAMED");
+
     private final Thread pump;
     private final CompletableFuture<Matcher> ready = new CompletableFuture<>();
 

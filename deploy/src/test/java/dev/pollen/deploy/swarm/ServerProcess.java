@@ -12,16 +12,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /** A real `pollen serve` in its own JVM, on 127.0.0.1, with its output in a log file. */
 public final class ServerProcess implements AutoCloseable {
-    private static final Pattern SERVING = Pattern.compile(
-            "pollen: serving blocks \\[(\\d+), (\\d+)\\) of (\\S+) at ([\\d.]+):(\\d+); swarm '(\\S+)' directory member ([\\d.]+):(\\d+)");
-    private static final List<String> JVM_FLAGS = List.of("--add-modules", "java.se", "--add-exports",
-            "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens",
-            "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED", "--add-opens",
-            "jdk.management/com.sun.management.internal=ALL-UNNAMED");
 
     private final Process process;
     private final Path log;
@@ -55,7 +48,7 @@ public final class ServerProcess implements AutoCloseable {
         builder.environment().put("OPT_OUT_TRACKING", "true");
         builder.environment().putIfAbsent("GOMP_SPINCOUNT", "10000");
         Process process = builder.start();
-        ProcessOutput output = ProcessOutput.follow(process, logFile, SERVING);
+        ProcessOutput output = ProcessOutput.follow(process, logFile, ProcessOutput.SERVING);
         try {
             Matcher m = output.ready().get(3, TimeUnit.MINUTES);
             ServerProcess server = new ServerProcess(process, logFile, BlockRange.of(Integer.parseInt(m.group(1)),
@@ -73,7 +66,7 @@ public final class ServerProcess implements AutoCloseable {
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> command = new ArrayList<>(List.of(java, "-Xmx1g"));
-        command.addAll(JVM_FLAGS);
+        command.addAll(ProcessOutput.JVM_FLAGS);
         command.addAll(List.of("-cp", classpath));
         return command;
     }
