@@ -199,7 +199,7 @@ public final class BlockServer extends VerticleBase {
                 Http2Windows.client());
         training = new TrainingHandler(context, span, compute, settings);
         BlockServiceHandler handler = new BlockServiceHandler(sessions, this::info,
-                new PushClient(pushClient, settings.stepTimeout()), training, settings.maxMessageBytes());
+                new PushClient(pushClient), training, settings.maxMessageBytes());
         GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(settings.maxMessageBytes()));
         handler.bind(grpc);
         http = vertx.createHttpServer(Http2Windows.server(new HttpServerOptions().setHost(settings.host()).setPort(settings.port())));

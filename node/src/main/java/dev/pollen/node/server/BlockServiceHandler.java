@@ -5,7 +5,7 @@ import dev.pollen.protocol.grpc.InferenceRequest;
 import dev.pollen.protocol.grpc.InferenceResponse;
 import dev.pollen.protocol.grpc.InferenceStep;
 import dev.pollen.protocol.grpc.InfoResponse;
-import dev.pollen.protocol.grpc.NextHop;
+import dev.pollen.protocol.grpc.PushRequest;
 import dev.pollen.protocol.grpc.PushResponse;
 import dev.pollen.protocol.grpc.SessionOpened;
 import dev.pollen.protocol.grpc.StepResult;
@@ -62,20 +62,7 @@ public final class BlockServiceHandler {
             request.response().end(response);
         }));
         server.callHandler(LenientDecoding.INFERENCE, this::inference);
-        server.callHandler(BlockServiceGrpcService.Push, request -> {
-            request.invalidMessageHandler(e -> fail(request.response(), invalid("push request", e)));
-            request.handler(message -> {
-                Future<Void> done;
-                try {
-                    ServerSession session = sessions.find(message.getSessionId());
-                    done = runStep(session, message.getStep());
-                } catch (RuntimeException e) {
-                    done = Future.failedFuture(e);
-                }
-                done.onSuccess(v -> request.response().end(PushResponse.getDefaultInstance()))
-                        .onFailure(e -> fail(request.response(), e));
-            });
-        });
+        server.callHandler(BlockServiceGrpcService.Push, this::push);
         server.callHandler(BlockServiceGrpcService.Forward, request -> {
             request.invalidMessageHandler(e -> fail(request.response(), invalid("forward request", e)));
             request.handler(message -> training.forward(message)
@@ -174,30 +161,63 @@ public final class BlockServiceHandler {
     }
 
     /**
-     * Runs a step (from the client or pushed), sends its result on the session's stream, and pushes
-     * the output on to the next hop when asked. A push that fails is only logged: the client sees the
-     * next hop's result missing and fails over.
+     * A previous server's stream of pushed steps: each runs in the named session as if its client had
+     * sent it. The first step that fails ends the stream with its status; the pushing server logs it
+     * and opens a new stream for its next step.
+     */
+    private void push(GrpcServerRequest<PushRequest, PushResponse> request) {
+        GrpcServerResponse<PushRequest, PushResponse> response = request.response();
+        boolean[] ended = new boolean[1];
+        request.invalidMessageHandler(e -> failOnce(response, ended, invalid("push stream", e)));
+        request.exceptionHandler(e -> {
+            if (e instanceof CodecException || e instanceof InvalidMessageException) {
+                failOnce(response, ended, invalid("push stream", e));
+            }
+        });
+        request.handler(message -> {
+            if (ended[0]) {
+                return;
+            }
+            Future<Void> done;
+            try {
+                done = runStep(sessions.find(message.getSessionId()), message.getStep());
+            } catch (RuntimeException e) {
+                done = Future.failedFuture(e);
+            }
+            done.onFailure(e -> failOnce(response, ended, e));
+        });
+        request.endHandler(v -> {
+            if (!ended[0]) {
+                ended[0] = true;
+                response.end(PushResponse.getDefaultInstance());
+            }
+        });
+    }
+
+    /**
+     * Runs a step (from the client or pushed), pushes the output on to the next hop when asked, and
+     * sends the result on the session's stream: the push first, as the next server waits for it and
+     * the client only records the result. A push that fails is only logged: the client sees the next
+     * hop's result missing and fails over.
      */
     private Future<Void> runStep(ServerSession session, InferenceStep step) {
         return sessions.step(session, step).map(result -> {
             if (result == null) {
                 return null;   // a duplicate step id
             }
-            session.results.accept(InferenceResponse.newBuilder().setResult(result).build());
             if (step.getNextHopsCount() > 0) {
-                forward(step, result);
+                forward(session, step, result);
             }
+            session.results.accept(InferenceResponse.newBuilder().setResult(result).build());
             return null;
         });
     }
 
-    private void forward(InferenceStep step, StepResult result) {
-        NextHop next = step.getNextHops(0);
+    private void forward(ServerSession session, InferenceStep step, StepResult result) {
         InferenceStep onward = InferenceStep.newBuilder().setStepId(step.getStepId()).setPosition(step.getPosition())
                 .setHidden(result.getHidden()).addAllNextHops(step.getNextHopsList().subList(1, step.getNextHopsCount()))
                 .build();
-        push.push(next.getAddress(), next.getSessionId(), onward).onFailure(e -> LOG.log(Level.INFO,
-                "Could not push step " + step.getStepId() + " to " + next.getAddress() + ": " + e.getMessage()));
+        push.push(session.pushes, step.getNextHops(0), onward);
     }
 
     /** A message that could not be read: too large (RESOURCE_EXHAUSTED) or not a valid encoding (INVALID_ARGUMENT). */

@@ -24,6 +24,7 @@ final class ServerSession {
     long lastActiveNanos = System.nanoTime();  // event loop only
     boolean closed;                            // event loop only
     final Consumer<InferenceResponse> results; // writes to the session's stream, on the event loop
+    final PushClient.Streams pushes = new PushClient.Streams();   // to the next servers of the route
 
     ServerSession(String id, BlockRange blocks, int maxLength, int batch, long reservedTokens, BlockSpan owner, BlockSpan span,
                   Consumer<InferenceResponse> results) {

@@ -357,6 +357,7 @@ public final class SessionManager {
         }
         session.closed = true;
         sessions.remove(session.id);
+        session.pushes.closeAll();
         compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
             if (session.cache != null) {
                 session.cache.close();
