@@ -76,6 +76,15 @@ final class NetworkBench implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "16", description = "Decode steps timed per measurement (default: ${DEFAULT-VALUE}).")
     int steps;
 
+    @Option(names = "--rounds", defaultValue = "3",
+            description = {"Rounds of the inference-steps columns: each round measures the one-process model, push and relay",
+                    "in turn, and each figure is the median of its rounds (default: ${DEFAULT-VALUE})."})
+    int rounds;
+
+    @Option(names = "--warmup", defaultValue = "32",
+            description = "Decode steps of the warm-up generations, with push and with relay, before each row (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
     @Option(names = "--forward-batches", split = ",", defaultValue = "1,64",
             description = "Batch sizes of the parallel forward columns (default: ${DEFAULT-VALUE}).")
     List<Integer> forwardBatches;
@@ -98,11 +107,15 @@ final class NetworkBench implements Callable<Integer> {
     @Option(names = "--work-dir", description = "Where server logs go (default: a temporary directory).")
     Path workDir;
 
-    /** What one network row measured and what bounds it. */
-    record Row(String setup, String bandwidth, double rttMs, Map<String, Double> pushStepsPerSecond,
-               Map<String, Double> relayStepsPerSecond, Map<String, Double> boundPushStepsPerSecond,
-               Map<String, Double> boundRelayStepsPerSecond, Map<String, Double> forwardTokensPerSecond,
-               double timeToFirstTokenSeconds) {
+    /**
+     * What one network row measured and what bounds it. The inference-steps figures are medians of
+     * rounds in which the one-process model ({@code localStepsPerSecond}), push and relay ran in turn,
+     * so a slow spell of this shared machine falls on all three alike.
+     */
+    record Row(String setup, String bandwidth, double rttMs, Map<String, Double> localStepsPerSecond,
+               Map<String, Double> pushStepsPerSecond, Map<String, Double> relayStepsPerSecond,
+               Map<String, Double> boundPushStepsPerSecond, Map<String, Double> boundRelayStepsPerSecond,
+               Map<String, Double> forwardTokensPerSecond, double timeToFirstTokenSeconds) {
     }
 
     /** The model in one process: the compute-only limit of every column. */
@@ -128,7 +141,19 @@ final class NetworkBench implements Callable<Integer> {
         List<Row> plan = rows.stream().map(NetworkBench::row).toList();
 
         log(err, "Measuring the model in this process (%d threads): the compute-only limit", threads);
-        Local local = measureLocal(dir, computeType, config, seqLengths, err);
+        try (LocalModel whole = LocalModel.load(dir, computeType)) {
+            Target oneProcess = (prompt, maxLength, newTokens, push, sink) -> {
+                try (KvCache cache = whole.blocks().newCache(prompt.length, maxLength)) {
+                    whole.generator(cache).generate(prompt, 0, GenerationOptions.greedy(newTokens), sink);
+                }
+            };
+            return run(dir, config, computeType, threads, seqLengths, plan, measured, oneProcess, err, out);
+        }
+    }
+
+    private Integer run(Path dir, ModelConfig config, DType computeType, int threads, List<Integer> seqLengths, List<Row> plan,
+                        List<Row> measured, Target oneProcess, PrintWriter err, PrintWriter out) throws Exception {
+        Local local = measureLocal(oneProcess, config, computeType, seqLengths, err);
 
         Path logs = workDir != null ? workDir : java.nio.file.Files.createTempDirectory("pollen-bench-");
         List<BlockRange> spans = split(config.numLayers(), servers);
@@ -161,7 +186,7 @@ final class NetworkBench implements Callable<Integer> {
                     LinkProfile profile = profile(row);
                     links.forEach(l -> l.profile(profile));
                     log(err, "Row '%s': %s", row.setup(), profile.describe());
-                    measured.add(measureRow(row, profile, remote, options, local, seqLengths, hiddenBytes, err));
+                    measured.add(measureRow(row, profile, remote, options, oneProcess, seqLengths, hiddenBytes, err));
                 }
                 if (failover) {
                     links.forEach(l -> l.profile(LinkProfile.NONE));
@@ -177,8 +202,8 @@ final class NetworkBench implements Callable<Integer> {
             }
             links.forEach(LinkEmulator::close);
         }
-        Report report = new Report(dir.getFileName().toString(), computeType.torchName(), spans.size(), threads, spans, local,
-                measured, recovery, failoverStep);
+        Report report = new Report(dir.getFileName().toString(), computeType.torchName(), spans.size(), threads, spans,
+                withRowMedians(local, measured), measured, recovery, failoverStep);
         out.print(table(report, seqLengths));
         out.flush();
         if (json != null) {
@@ -194,33 +219,29 @@ final class NetworkBench implements Callable<Integer> {
         void run(long[][] prompt, int maxLength, int newTokens, boolean push, Generator.TokenSink sink);
     }
 
-    private Local measureLocal(Path dir, DType computeType, ModelConfig config, List<Integer> seqLengths, PrintWriter err) {
+    /**
+     * The one-process figures measured before the servers start: first token, forward passes and
+     * steps/s (the last only for the log; the table's come from the rows' rounds).
+     */
+    private Local measureLocal(Target target, ModelConfig config, DType computeType, List<Integer> seqLengths, PrintWriter err) {
         Map<String, Double> rates = new LinkedHashMap<>();
         Map<String, Double> forward = new LinkedHashMap<>();
-        double ttft;
-        try (LocalModel whole = LocalModel.load(dir, computeType)) {
-            Target target = (prompt, maxLength, newTokens, push, sink) -> {
-                try (KvCache cache = whole.blocks().newCache(prompt.length, maxLength)) {
-                    whole.generator(cache).generate(prompt, 0, GenerationOptions.greedy(newTokens), sink);
-                }
-            };
-            stepsPerSecond(target, 16, 4, true, config);   // warm-up
-            ttft = timeToFirstToken(target, seqLengths.get(0), config);
-            for (int length : seqLengths) {
-                rates.put(Integer.toString(length), stepsPerSecond(target, length, steps, true, config));
-                log(err, "  local: %.2f steps/s at length %d", rates.get(Integer.toString(length)), length);
-            }
-            for (int batch : forwardBatches) {
-                forward.put(Integer.toString(batch), forwardTokensPerSecond(target, batch, config));
-                log(err, "  local: %.1f forward tokens/s at batch %d", forward.get(Integer.toString(batch)), batch);
-            }
+        stepsPerSecond(target, 16, warmup, true, config);   // warm-up
+        double ttft = timeToFirstToken(target, seqLengths.get(0), config);
+        for (int length : seqLengths) {
+            rates.put(Integer.toString(length), stepsPerSecond(target, length, steps, true, config));
+            log(err, "  local: %.2f steps/s at length %d", rates.get(Integer.toString(length)), length);
+        }
+        for (int batch : forwardBatches) {
+            forward.put(Integer.toString(batch), forwardTokensPerSecond(target, batch, config));
+            log(err, "  local: %.1f forward tokens/s at batch %d", forward.get(Integer.toString(batch)), batch);
         }
         double bytesPerSecond = LocalBenchmark.measureReadBandwidth(3);
         double bound = bytesPerSecond / LocalBenchmark.weightBytesPerToken(config, computeType == DType.F32 ? 4 : 2);
         return new Local(rates, forward, ttft, bound, bytesPerSecond / 1e9);
     }
 
-    private Row measureRow(Row row, LinkProfile link, DistributedModel remote, SessionOptions options, Local local,
+    private Row measureRow(Row row, LinkProfile link, DistributedModel remote, SessionOptions options, Target oneProcess,
                            List<Integer> seqLengths, int hiddenBytes, PrintWriter err) {
         Target target = (prompt, maxLength, newTokens, push, sink) -> {
             try (DistributedModel.Session session = remote.session(maxLength, prompt.length, options.withPush(push))) {
@@ -228,7 +249,10 @@ final class NetworkBench implements Callable<Integer> {
             }
         };
         ModelConfig config = remote.config();
-        stepsPerSecond(target, 16, 4, true, config);   // opens the connections through the links
+        // Opens the connections through the links and lets the servers' JIT compile the step path.
+        stepsPerSecond(target, 16, warmup, true, config);
+        stepsPerSecond(target, 16, warmup, false, config);
+        Map<String, Double> local = new LinkedHashMap<>();
         Map<String, Double> push = new LinkedHashMap<>();
         Map<String, Double> relay = new LinkedHashMap<>();
         Map<String, Double> boundPush = new LinkedHashMap<>();
@@ -236,18 +260,31 @@ final class NetworkBench implements Callable<Integer> {
         int hops = servers;
         for (int length : seqLengths) {
             String key = Integer.toString(length);
-            push.put(key, stepsPerSecond(target, length, steps, true, config));
-            double compute = 1 / local.stepsPerSecond().get(key);
+            // Relay is measured at the first length only: its longer prefills would double the run for a known ratio.
+            boolean withRelay = length == seqLengths.get(0);
+            List<Double> localRounds = new ArrayList<>();
+            List<Double> pushRounds = new ArrayList<>();
+            List<Double> relayRounds = new ArrayList<>();
+            for (int round = 0; round < rounds; round++) {
+                localRounds.add(stepsPerSecond(oneProcess, length, steps, true, config));
+                pushRounds.add(stepsPerSecond(target, length, steps, true, config));
+                if (withRelay) {
+                    relayRounds.add(stepsPerSecond(target, length, steps, false, config));
+                }
+            }
+            local.put(key, median(localRounds));
+            push.put(key, median(pushRounds));
+            if (withRelay) {
+                relay.put(key, median(relayRounds));
+            }
+            double compute = 1 / local.get(key);
             double leg = link.rttSeconds() / 2 + transfer(hiddenBytes, link);
             boundPush.put(key, 1 / (compute + (hops + 1) * leg));
             boundRelay.put(key, 1 / (compute + 2 * hops * leg));
-            // Relay is measured at the first length only: its longer prefills would double the run for a known ratio.
-            if (length == seqLengths.get(0)) {
-                relay.put(key, stepsPerSecond(target, length, steps, false, config));
-            }
-            log(err, "  %s: %.2f steps/s at length %d with push (bound %.2f)%s", row.setup(), push.get(key), length,
-                    boundPush.get(key), relay.containsKey(key) ? String.format(", %.2f with relay (bound %.2f)",
-                            relay.get(key), boundRelay.get(key)) : "");
+            log(err, "  %s: %.2f steps/s at length %d with push (bound %.2f)%s; one process %.2f (medians of rounds: one "
+                    + "process %s, push %s%s)", row.setup(), push.get(key), length, boundPush.get(key),
+                    withRelay ? String.format(", %.2f with relay (bound %.2f)", relay.get(key), boundRelay.get(key)) : "",
+                    local.get(key), rates(localRounds), rates(pushRounds), withRelay ? ", relay " + rates(relayRounds) : "");
         }
         Map<String, Double> forward = new LinkedHashMap<>();
         for (int batch : forwardBatches) {
@@ -255,7 +292,31 @@ final class NetworkBench implements Callable<Integer> {
             log(err, "  %s: %.1f forward tokens/s at batch %d", row.setup(), forward.get(Integer.toString(batch)), batch);
         }
         double ttft = timeToFirstToken(target, seqLengths.get(0), config);
-        return new Row(row.setup(), row.bandwidth(), link.rttSeconds() * 1e3, push, relay, boundPush, boundRelay, forward, ttft);
+        return new Row(row.setup(), row.bandwidth(), link.rttSeconds() * 1e3, local, push, relay, boundPush, boundRelay, forward,
+                ttft);
+    }
+
+    private static String rates(List<Double> values) {
+        return String.join(" ", values.stream().map(v -> String.format("%.2f", v)).toList());
+    }
+
+    static double median(List<Double> values) {
+        List<Double> sorted = values.stream().sorted().toList();
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
+    }
+
+    /** The one-process steps/s of the table: the median of every round of every row, where there are rows. */
+    private static Local withRowMedians(Local local, List<Row> rows) {
+        if (rows.isEmpty()) {
+            return local;
+        }
+        Map<String, Double> steps = new LinkedHashMap<>();
+        for (String key : local.stepsPerSecond().keySet()) {
+            steps.put(key, median(rows.stream().map(r -> r.localStepsPerSecond().get(key)).toList()));
+        }
+        return new Local(steps, local.forwardTokensPerSecond(), local.timeToFirstTokenSeconds(),
+                local.decodeBoundStepsPerSecond(), local.bandwidthGBps());
     }
 
     private static double transfer(long bytes, LinkProfile link) {
@@ -360,7 +421,7 @@ final class NetworkBench implements Callable<Integer> {
 
     static Row row(String name) {
         if (name.equals("loopback")) {
-            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
         }
         String[] parts = name.toLowerCase().split("-");
         if (parts.length != 2 || !parts[1].endsWith("ms")) {
@@ -370,7 +431,7 @@ final class NetworkBench implements Callable<Integer> {
                 : Double.parseDouble(parts[0].replace("mbit", ""));
         double rtt = Double.parseDouble(parts[1].replace("ms", ""));
         String bandwidth = mbit >= 1000 ? trim(mbit / 1000) + " Gbit/s" : trim(mbit) + " Mbit/s";
-        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
     }
 
     private static LinkProfile profile(Row row) {

@@ -43,7 +43,7 @@ class NetworkBenchTest {
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(err, true));
         int code = cli.execute("bench", "network", "--model", model.toString(), "--dtype", "f32", "--lengths", "16",
-                "--steps", "8", "--forward-batches", "1,2", "--forward-length", "8", "--rows", "loopback,100mbit-100ms",
+                "--steps", "8", "--warmup", "8", "--forward-batches", "1,2", "--forward-length", "8", "--rows", "loopback,100mbit-100ms",
                 "--compute-threads", "1", "--json", json.toString(), "--work-dir", WORK.resolve("bench-network-logs").toString());
         assertEquals(0, code, err.toString());
         assertTrue(out.toString().contains("| 3 servers, 100mbit-100ms | 100 Mbit/s | 100 ms |"), out.toString());
@@ -51,6 +51,7 @@ class NetworkBenchTest {
         JsonNode report = new ObjectMapper().readTree(Files.readString(json));
         assertEquals(2, report.get("rows").size());
         JsonNode slow = report.get("rows").get(1);
+        assertTrue(slow.get("localStepsPerSecond").get("16").asDouble() > 0, "the row's own one-process rounds");
         double push = slow.get("pushStepsPerSecond").get("16").asDouble();
         double relay = slow.get("relayStepsPerSecond").get("16").asDouble();
         double pushBound = slow.get("boundPushStepsPerSecond").get("16").asDouble();
@@ -70,5 +71,7 @@ class NetworkBenchTest {
         assertEquals("1 Gbit/s", NetworkBench.row("1gbit-2ms").bandwidth());
         assertThrows(IllegalArgumentException.class, () -> NetworkBench.row("fast"));
         assertThrows(IllegalArgumentException.class, () -> NetworkBench.split(2, 3));
+        assertEquals(2.0, NetworkBench.median(List.of(3.0, 1.0, 2.0)));
+        assertEquals(2.5, NetworkBench.median(List.of(4.0, 1.0, 2.0, 3.0)));
     }
 }
