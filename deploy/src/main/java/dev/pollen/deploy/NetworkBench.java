@@ -153,7 +153,7 @@ final class NetworkBench implements Callable<Integer> {
 
     private Integer run(Path dir, ModelConfig config, DType computeType, int threads, List<Integer> seqLengths, List<Row> plan,
                         List<Row> measured, Target oneProcess, PrintWriter err, PrintWriter out) throws Exception {
-        Local local = measureLocal(oneProcess, config, computeType, seqLengths, err);
+        Local local = measureLocal(oneProcess, config, computeType, seqLengths, plan.isEmpty(), err);
 
         Path logs = workDir != null ? workDir : java.nio.file.Files.createTempDirectory("pollen-bench-");
         List<BlockRange> spans = split(config.numLayers(), servers);
@@ -220,17 +220,20 @@ final class NetworkBench implements Callable<Integer> {
     }
 
     /**
-     * The one-process figures measured before the servers start: first token, forward passes and
-     * steps/s (the last only for the log; the table's come from the rows' rounds).
+     * The one-process figures measured before the servers start: first token and forward passes, and
+     * steps/s only when there are no rows (otherwise the rows measure it in their rounds).
      */
-    private Local measureLocal(Target target, ModelConfig config, DType computeType, List<Integer> seqLengths, PrintWriter err) {
+    private Local measureLocal(Target target, ModelConfig config, DType computeType, List<Integer> seqLengths,
+                               boolean withSteps, PrintWriter err) {
         Map<String, Double> rates = new LinkedHashMap<>();
         Map<String, Double> forward = new LinkedHashMap<>();
         stepsPerSecond(target, 16, warmup, true, config);   // warm-up
         double ttft = timeToFirstToken(target, seqLengths.get(0), config);
         for (int length : seqLengths) {
-            rates.put(Integer.toString(length), stepsPerSecond(target, length, steps, true, config));
-            log(err, "  local: %.2f steps/s at length %d", rates.get(Integer.toString(length)), length);
+            rates.put(Integer.toString(length), withSteps ? stepsPerSecond(target, length, steps, true, config) : Double.NaN);
+            if (withSteps) {
+                log(err, "  local: %.2f steps/s at length %d", rates.get(Integer.toString(length)), length);
+            }
         }
         for (int batch : forwardBatches) {
             forward.put(Integer.toString(batch), forwardTokensPerSecond(target, batch, config));
