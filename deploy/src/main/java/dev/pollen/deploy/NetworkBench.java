@@ -47,6 +47,9 @@ final class NetworkBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
+    /** Prompt tokens of a warm-up generation. */
+    private static final int WARMUP_PROMPT = 16;
+
     @Option(names = "--model", paramLabel = "DIR", description = "A checkpoint to measure (default: a made --size checkpoint).")
     Path model;
 
@@ -157,51 +160,39 @@ final class NetworkBench implements Callable<Integer> {
 
         Path logs = workDir != null ? workDir : java.nio.file.Files.createTempDirectory("pollen-bench-");
         List<BlockRange> spans = split(config.numLayers(), servers);
-        List<LocalServer> processes = new ArrayList<>();
-        List<LinkEmulator> links = new ArrayList<>();
-        Map<Integer, LocalServer> byAnnouncedPort = new HashMap<>();
+        // Loopback rows talk to the servers directly: a proxy in the way, even one that delays nothing, would
+        // add a thread handoff to every crossing that a swarm on one machine does not have.
+        List<Row> direct = plan.stream().filter(r -> profile(r) == LinkProfile.NONE).toList();
+        List<Row> linked = plan.stream().filter(r -> profile(r) != LinkProfile.NONE).toList();
+        Map<Row, Row> results = new java.util.IdentityHashMap<>();
         Double recovery = null;
         Double failoverStep = null;
-        try {
-            String member = null;
-            int hazelcastPort = LocalServer.freePort();
-            for (int i = 0; i < spans.size(); i++) {
-                int grpcPort = LocalServer.freePort();
-                LinkEmulator link = LinkEmulator.start(0, new InetSocketAddress("127.0.0.1", grpcPort), LinkProfile.NONE);
-                links.add(link);
-                log(err, "Starting server %d of %d on blocks %s behind %s", i + 1, spans.size(), spans.get(i), link);
-                LocalServer server = startServer(dir, logs.resolve("server-" + i + ".log"), spans.get(i), grpcPort,
-                        link.port(), hazelcastPort + i, member, threads, seqLengths);
-                member = member == null ? server.directoryAddress() : member;
-                processes.add(server);
-                byAnnouncedPort.put(link.port(), server);
+        int hiddenBytes = config.hiddenSize() * (computeType == DType.F32 ? 4 : 2);
+        SessionOptions options = SessionOptions.defaults().withWireDtype(wire(computeType))
+                .withStepTimeout(Duration.ofMinutes(5)).withTotalDeadline(Duration.ofMinutes(10));
+        for (boolean behindLinks : new boolean[] {false, true}) {
+            List<Row> rowsHere = behindLinks ? linked : direct;
+            boolean failoverHere = failover && (behindLinks || linked.isEmpty());
+            if (rowsHere.isEmpty() && !failoverHere) {
+                continue;
             }
-            try (SwarmConnection connection = SwarmConnection.open(SwarmName.of(logs), List.of(member), ServerFilter.ALL);
-                 DistributedModel remote = DistributedModel.load(dir, dir.getFileName().toString(), computeType,
-                         connection.client())) {
-                SessionOptions options = SessionOptions.defaults().withWireDtype(wire(computeType))
-                        .withStepTimeout(Duration.ofMinutes(5)).withTotalDeadline(Duration.ofMinutes(10));
-                int hiddenBytes = config.hiddenSize() * (computeType == DType.F32 ? 4 : 2);
-                for (Row row : plan) {
+            try (BenchSwarm swarm = BenchSwarm.start(this, dir, logs.resolve(behindLinks ? "linked" : "direct"), spans,
+                    behindLinks, threads, seqLengths, computeType, err)) {
+                for (Row row : rowsHere) {
                     LinkProfile profile = profile(row);
-                    links.forEach(l -> l.profile(profile));
+                    swarm.links.forEach(l -> l.profile(profile));
                     log(err, "Row '%s': %s", row.setup(), profile.describe());
-                    measured.add(measureRow(row, profile, remote, options, oneProcess, seqLengths, hiddenBytes, err));
+                    results.put(row, measureRow(row, profile, swarm.remote, options, oneProcess, seqLengths, hiddenBytes, err));
                 }
-                if (failover) {
-                    links.forEach(l -> l.profile(LinkProfile.NONE));
-                    double[] result = measureFailover(dir, logs, spans, remote, options, processes, byAnnouncedPort, member,
-                            hazelcastPort + spans.size(), threads, seqLengths, err);
+                if (failoverHere) {
+                    swarm.links.forEach(l -> l.profile(LinkProfile.NONE));
+                    double[] result = measureFailover(swarm, options, threads, seqLengths, err);
                     recovery = result[0];
                     failoverStep = result[1];
                 }
             }
-        } finally {
-            for (LocalServer server : processes) {
-                server.close();
-            }
-            links.forEach(LinkEmulator::close);
         }
+        plan.forEach(row -> measured.add(results.get(row)));
         Report report = new Report(dir.getFileName().toString(), computeType.torchName(), spans.size(), threads, spans,
                 withRowMedians(local, measured), measured, recovery, failoverStep);
         out.print(table(report, seqLengths));
@@ -210,6 +201,75 @@ final class NetworkBench implements Callable<Integer> {
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(), report);
         }
         return 0;
+    }
+
+    /**
+     * The K server processes of a run and the client connected to them: each server either behind
+     * its own link emulator (announcing the link's port, so the client's calls and the other
+     * servers' pushes all cross it) or reached directly on loopback.
+     */
+    private static final class BenchSwarm implements AutoCloseable {
+        final Path dir;
+        final Path logs;
+        final List<BlockRange> spans;
+        final List<LocalServer> processes = new ArrayList<>();
+        final List<LinkEmulator> links = new ArrayList<>();
+        final Map<Integer, LocalServer> byAnnouncedPort = new HashMap<>();
+        int nextHazelcastPort;
+        String member;
+        SwarmConnection connection;
+        DistributedModel remote;
+
+        private BenchSwarm(Path dir, Path logs, List<BlockRange> spans) {
+            this.dir = dir;
+            this.logs = logs;
+            this.spans = spans;
+        }
+
+        static BenchSwarm start(NetworkBench bench, Path dir, Path logs, List<BlockRange> spans, boolean behindLinks,
+                                int threads, List<Integer> seqLengths, DType computeType, PrintWriter err) throws Exception {
+            BenchSwarm swarm = new BenchSwarm(dir, logs, spans);
+            try {
+                swarm.nextHazelcastPort = LocalServer.freePort();
+                for (int i = 0; i < spans.size(); i++) {
+                    int grpcPort = LocalServer.freePort();
+                    int announced = grpcPort;
+                    String where = "directly on 127.0.0.1:" + grpcPort;
+                    if (behindLinks) {
+                        LinkEmulator link = LinkEmulator.start(0, new InetSocketAddress("127.0.0.1", grpcPort), LinkProfile.NONE);
+                        swarm.links.add(link);
+                        announced = link.port();
+                        where = "behind " + link;
+                    }
+                    log(err, "Starting server %d of %d on blocks %s %s", i + 1, spans.size(), spans.get(i), where);
+                    LocalServer server = bench.startServer(dir, logs.resolve("server-" + i + ".log"), spans.get(i), grpcPort,
+                            behindLinks ? announced : 0, swarm.nextHazelcastPort++, swarm.member, threads, seqLengths);
+                    swarm.member = swarm.member == null ? server.directoryAddress() : swarm.member;
+                    swarm.processes.add(server);
+                    swarm.byAnnouncedPort.put(announced, server);
+                }
+                swarm.connection = SwarmConnection.open(SwarmName.of(logs), List.of(swarm.member), ServerFilter.ALL);
+                swarm.remote = DistributedModel.load(dir, dir.getFileName().toString(), computeType, swarm.connection.client());
+                return swarm;
+            } catch (Exception | Error e) {
+                swarm.close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            if (remote != null) {
+                remote.close();
+            }
+            if (connection != null) {
+                connection.close();
+            }
+            for (LocalServer server : processes) {
+                server.close();
+            }
+            links.forEach(LinkEmulator::close);
+        }
     }
 
     // ---- measurements ----
@@ -227,7 +287,7 @@ final class NetworkBench implements Callable<Integer> {
                                boolean withSteps, PrintWriter err) {
         Map<String, Double> rates = new LinkedHashMap<>();
         Map<String, Double> forward = new LinkedHashMap<>();
-        stepsPerSecond(target, 16, warmup, true, config);   // warm-up
+        stepsPerSecond(target, WARMUP_PROMPT, warmup, true, config);   // warm-up
         double ttft = timeToFirstToken(target, seqLengths.get(0), config);
         for (int length : seqLengths) {
             rates.put(Integer.toString(length), withSteps ? stepsPerSecond(target, length, steps, true, config) : Double.NaN);
@@ -253,8 +313,8 @@ final class NetworkBench implements Callable<Integer> {
         };
         ModelConfig config = remote.config();
         // Opens the connections through the links and lets the servers' JIT compile the step path.
-        stepsPerSecond(target, 16, warmup, true, config);
-        stepsPerSecond(target, 16, warmup, false, config);
+        stepsPerSecond(target, WARMUP_PROMPT, warmup, true, config);
+        stepsPerSecond(target, WARMUP_PROMPT, warmup, false, config);
         Map<String, Double> local = new LinkedHashMap<>();
         Map<String, Double> push = new LinkedHashMap<>();
         Map<String, Double> relay = new LinkedHashMap<>();
@@ -360,17 +420,17 @@ final class NetworkBench implements Callable<Integer> {
      * A spare server on the middle span, a generation through it, kill -9 of whichever server of that
      * span the route uses at step 12: seconds from the kill to the next token, and the normal step time.
      */
-    private double[] measureFailover(Path dir, Path logs, List<BlockRange> spans, DistributedModel remote,
-                                     SessionOptions options, List<LocalServer> processes,
-                                     Map<Integer, LocalServer> byAnnouncedPort, String member, int hazelcastPort, int threads,
-                                     List<Integer> seqLengths, PrintWriter err) throws Exception {
+    private double[] measureFailover(BenchSwarm swarm, SessionOptions options, int threads, List<Integer> seqLengths,
+                                     PrintWriter err) throws Exception {
+        List<BlockRange> spans = swarm.spans;
+        DistributedModel remote = swarm.remote;
         BlockRange middle = spans.get(spans.size() / 2);
         int grpcPort = LocalServer.freePort();
         log(err, "Failover: starting a spare server on blocks %s", middle);
-        LocalServer spare = startServer(dir, logs.resolve("spare.log"), middle, grpcPort, 0, hazelcastPort, member, threads,
-                seqLengths);
-        processes.add(spare);
-        byAnnouncedPort.put(spare.grpcPort(), spare);
+        LocalServer spare = startServer(swarm.dir, swarm.logs.resolve("spare.log"), middle, grpcPort, 0,
+                swarm.nextHazelcastPort++, swarm.member, threads, seqLengths);
+        swarm.processes.add(spare);
+        swarm.byAnnouncedPort.put(spare.grpcPort(), spare);
         Thread.sleep(3000);   // its record reaches the client's view of the directory
         int length = seqLengths.get(0);
         long[][] prompt = {randomTokens(length, remote.config(), 11)};
@@ -383,7 +443,7 @@ final class NetworkBench implements Callable<Integer> {
                     ServerInfo victim = session.remote().route().stream().filter(s -> s.blocks().equals(middle)).findFirst()
                             .orElseThrow();
                     try {
-                        byAnnouncedPort.get(victim.port()).kill();
+                        swarm.byAnnouncedPort.get(victim.port()).kill();
                     } catch (InterruptedException e) {
                         Thread.currentThread().interrupt();
                     }
@@ -401,8 +461,8 @@ final class NetworkBench implements Callable<Integer> {
 
     private LocalServer startServer(Path dir, Path log, BlockRange span, int grpcPort, int publicPort, int hazelcastPort,
                                     String member, int threads, List<Integer> seqLengths) throws Exception {
-        int maxLength = Math.max(seqLengths.stream().mapToInt(Integer::intValue).max().orElse(128) + steps + 64,
-                forwardLength + 8);
+        int maxLength = Math.max(Math.max(seqLengths.stream().mapToInt(Integer::intValue).max().orElse(128) + steps + 64,
+                WARMUP_PROMPT + warmup + 2), forwardLength + 8);
         List<String> args = new ArrayList<>(List.of(dir.toString(), "--blocks", span.start() + ":" + span.end(), "--port",
                 Integer.toString(grpcPort), "--swarm", SwarmName.of(log.getParent()), "--hazelcast-port",
                 Integer.toString(hazelcastPort), "--compute-threads", Integer.toString(threads), "--throughput", "10",

@@ -14,6 +14,7 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -47,6 +48,10 @@ class NetworkBenchTest {
                 "--compute-threads", "1", "--json", json.toString(), "--work-dir", WORK.resolve("bench-network-logs").toString());
         assertEquals(0, code, err.toString());
         assertTrue(out.toString().contains("| 3 servers, 100mbit-100ms | 100 Mbit/s | 100 ms |"), out.toString());
+        assertTrue(Pattern.compile("Starting server 1 of 3 on blocks \\[0, \\d+\\) directly on 127\\.0\\.0\\.1:\\d+").matcher(err.toString())
+                .find(), "the loopback row's servers are reached without a link: " + err);
+        assertTrue(Pattern.compile("Starting server 1 of 3 on blocks \\[0, \\d+\\) behind link 127\\.0\\.0\\.1:\\d+").matcher(err.toString())
+                .find(), "the 100 ms row's servers sit behind links: " + err);
 
         JsonNode report = new ObjectMapper().readTree(Files.readString(json));
         assertEquals(2, report.get("rows").size());
