@@ -34,12 +34,13 @@ final class LocalServer implements AutoCloseable {
         this.directoryAddress = directoryAddress;
     }
 
-    /** java, its flags and this process's class path: what runs another Pollen command. */
-    static List<String> javaCommand() {
+    /** java, a server's flags and this process's class path: what runs `pollen serve` in its own JVM. */
+    static List<String> serveCommand() {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> command = new ArrayList<>(List.of(java));
         command.addAll(ProcessOutput.JVM_FLAGS);
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Pollen.class.getName()));
+        command.addAll(ProcessOutput.SERVER_JVM_FLAGS);
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Pollen.class.getName(), "serve"));
         return command;
     }
 
@@ -47,8 +48,7 @@ final class LocalServer implements AutoCloseable {
     static LocalServer start(Path logFile, List<String> serveArgs, Map<String, String> env, Duration timeout)
             throws IOException {
         Files.createDirectories(logFile.toAbsolutePath().getParent());
-        List<String> command = new ArrayList<>(javaCommand());
-        command.add("serve");
+        List<String> command = new ArrayList<>(serveCommand());
         command.addAll(serveArgs);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         // See the pollen script: OpenMP threads that spin long after their work steal the cores that

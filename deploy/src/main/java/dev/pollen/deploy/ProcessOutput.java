@@ -24,6 +24,16 @@ public final class ProcessOutput {
             "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens",
             "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED", "--add-opens",
             "jdk.management/com.sun.management.internal=ALL-UNNAMED");
+    /**
+     * What a server's JVM runs with besides: the C1 compiler only. A server's Java is glue around
+     * LibTorch (decode a message, call the blocks, encode the answer), called a few dozen times a
+     * second, so C2 would take many minutes to reach it and then spend cores on compiling it while
+     * the server computes. On two cores shared by four processes, three servers on C1 only spent
+     * less time per step in their blocks and their hand-offs than on the default compilers, in each
+     * of four pairs of runs (docs/benchmarks.md). The `pollen` script, the image and the systemd unit
+     * give `serve` the same flag.
+     */
+    public static final List<String> SERVER_JVM_FLAGS = List.of("-XX:TieredStopAtLevel=1");
 
     private final Thread pump;
     private final CompletableFuture<Matcher> ready = new CompletableFuture<>();

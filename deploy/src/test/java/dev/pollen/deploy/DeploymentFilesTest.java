@@ -43,6 +43,15 @@ class DeploymentFilesTest {
     }
 
     @Test
+    @DisplayName("every way of starting a server gives its JVM the server flags")
+    void serverJvmFlagsEverywhere() throws Exception {
+        String flags = String.join(" ", ProcessOutput.SERVER_JVM_FLAGS);
+        for (String file : List.of("pollen", "deploy/docker/entrypoint.sh", "deploy/systemd/pollen-server.service")) {
+            assertTrue(Files.readString(ROOT.resolve(file)).contains(flags), file + " must start servers with " + flags);
+        }
+    }
+
+    @Test
     @DisplayName("the Kubernetes containers' arguments are valid pollen command lines")
     void kubernetesArgumentsParse() throws Exception {
         int containers = 0;

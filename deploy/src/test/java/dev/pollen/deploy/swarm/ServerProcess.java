@@ -36,6 +36,7 @@ public final class ServerProcess implements AutoCloseable {
                                       List<String> join, List<String> extra) throws IOException, InterruptedException {
         Files.createDirectories(logDir);
         List<String> command = new ArrayList<>(javaCommand());
+        command.addAll(command.indexOf("-cp"), ProcessOutput.SERVER_JVM_FLAGS);
         command.addAll(List.of("dev.pollen.deploy.Pollen", "serve", model.toString(), "--swarm", swarm,
                 "--hazelcast-port", String.valueOf(hazelcastPort), "--compute-threads", "1", "--throughput", "10",
                 "--announce-period-s", "2"));
