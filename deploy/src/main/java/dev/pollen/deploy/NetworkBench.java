@@ -27,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -36,13 +37,15 @@ import java.util.concurrent.Callable;
 /**
  * Petals' table, measured: K `pollen serve` processes on this machine, each behind a link
  * emulator that gives every connection into it (the client's and the other servers' pushes) a
- * round-trip time and a bandwidth, against the same model in one process. Beside each figure its
+ * round-trip time and a bandwidth, against the same model in one process. Loopback rows run on a
+ * second set of servers that the client and the servers reach directly. Beside each figure its
  * limit: the compute of the same blocks in one process plus the round trips the step needs.
  */
 @Command(name = "network", mixinStandardHelpOptions = true,
         description = {"Petals' table on emulated networks: sequential inference steps/s at two sequence lengths (server-to-server",
                 "push and client relay), parallel forward tokens/s, time to first token and failover recovery through K server",
-                "processes behind user-space link emulators, beside the same model in one process and the network bound."})
+                "processes behind user-space link emulators (reached directly for the loopback row), beside the same model in",
+                "one process and the network bound."})
 final class NetworkBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -164,7 +167,7 @@ final class NetworkBench implements Callable<Integer> {
         // add a thread handoff to every crossing that a swarm on one machine does not have.
         List<Row> direct = plan.stream().filter(r -> profile(r) == LinkProfile.NONE).toList();
         List<Row> linked = plan.stream().filter(r -> profile(r) != LinkProfile.NONE).toList();
-        Map<Row, Row> results = new java.util.IdentityHashMap<>();
+        Map<Row, Row> results = new IdentityHashMap<>();
         Double recovery = null;
         Double failoverStep = null;
         int hiddenBytes = config.hiddenSize() * (computeType == DType.F32 ? 4 : 2);

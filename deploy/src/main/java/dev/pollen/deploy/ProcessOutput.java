@@ -30,7 +30,7 @@ public final class ProcessOutput {
      * second, so C2 would take many minutes to reach it and then spend cores on compiling it while
      * the server computes. On two cores shared by four processes, three servers on C1 only spent
      * less time per step in their blocks and their hand-offs than on the default compilers, in each
-     * of four pairs of runs (docs/benchmarks.md). The `pollen` script, the image and the systemd unit
+     * of three pairs of runs (docs/benchmarks.md). The `pollen` script, the image and the systemd unit
      * give `serve` the same flag.
      */
     public static final List<String> SERVER_JVM_FLAGS = List.of("-XX:TieredStopAtLevel=1");
