@@ -8,6 +8,7 @@ import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.generate.Generator;
 import dev.pollen.inference.generate.LocalModel;
+import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.inference.model.KvCache;
 import dev.pollen.inference.tensor.Torch;
 import dev.pollen.node.client.DistributedModel;
@@ -18,6 +19,7 @@ import dev.pollen.node.net.LinkProfile;
 import dev.pollen.protocol.BlockRange;
 import dev.pollen.protocol.ServerInfo;
 import dev.pollen.scheduler.routing.ServerFilter;
+import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -33,6 +35,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * Petals' table, measured: K `pollen serve` processes on this machine, each behind a link
@@ -116,11 +119,14 @@ final class NetworkBench implements Callable<Integer> {
     /**
      * What one network row measured and what bounds it. The inference-steps figures are medians of
      * rounds in which the one-process model ({@code localStepsPerSecond}), push and relay ran in turn,
-     * so a slow spell of this shared machine falls on all three alike.
+     * so a slow spell of this shared machine falls on all three alike. Two bounds: the summed one,
+     * 1 / (back-to-back compute + link legs), and the paced one, measured by the one-process model
+     * pausing for each link leg between the servers' spans (in the same rounds).
      */
     record Row(String setup, String bandwidth, double rttMs, Map<String, Double> localStepsPerSecond,
                Map<String, Double> pushStepsPerSecond, Map<String, Double> relayStepsPerSecond,
                Map<String, Double> boundPushStepsPerSecond, Map<String, Double> boundRelayStepsPerSecond,
+               Map<String, Double> pacedBoundPushStepsPerSecond, Map<String, Double> pacedBoundRelayStepsPerSecond,
                Map<String, Double> forwardTokensPerSecond, double timeToFirstTokenSeconds) {
     }
 
@@ -148,21 +154,17 @@ final class NetworkBench implements Callable<Integer> {
 
         log(err, "Measuring the model in this process (%d threads): the compute-only limit", threads);
         try (LocalModel whole = LocalModel.load(dir, computeType)) {
-            Target oneProcess = (prompt, maxLength, newTokens, push, sink) -> {
-                try (KvCache cache = whole.blocks().newCache(prompt.length, maxLength)) {
-                    whole.generator(cache).generate(prompt, 0, GenerationOptions.greedy(newTokens), sink);
-                }
-            };
+            OneProcess oneProcess = new OneProcess(whole, split(config.numLayers(), servers));
             return run(dir, config, computeType, threads, seqLengths, plan, measured, oneProcess, err, out);
         }
     }
 
     private Integer run(Path dir, ModelConfig config, DType computeType, int threads, List<Integer> seqLengths, List<Row> plan,
-                        List<Row> measured, Target oneProcess, PrintWriter err, PrintWriter out) throws Exception {
-        Local local = measureLocal(oneProcess, config, computeType, seqLengths, plan.isEmpty(), err);
+                        List<Row> measured, OneProcess oneProcess, PrintWriter err, PrintWriter out) throws Exception {
+        Local local = measureLocal(oneProcess.plain(), config, computeType, seqLengths, plan.isEmpty(), err);
 
         Path logs = workDir != null ? workDir : java.nio.file.Files.createTempDirectory("pollen-bench-");
-        List<BlockRange> spans = split(config.numLayers(), servers);
+        List<BlockRange> spans = oneProcess.spans();
         // Loopback rows talk to the servers directly: a proxy in the way, even one that delays nothing, would
         // add a thread handoff to every crossing that a swarm on one machine does not have.
         List<Row> direct = plan.stream().filter(r -> profile(r) == LinkProfile.NONE).toList();
@@ -282,6 +284,59 @@ final class NetworkBench implements Callable<Integer> {
         void run(long[][] prompt, int maxLength, int newTokens, boolean push, Generator.TokenSink sink);
     }
 
+    /** The model in this process, split into the servers' spans: run back to back, or paced like the swarm's route. */
+    private record OneProcess(LocalModel model, List<BlockRange> spans) {
+        Target plain() {
+            return (prompt, maxLength, newTokens, push, sink) -> {
+                try (KvCache cache = model.blocks().newCache(prompt.length, maxLength)) {
+                    model.generator(cache).generate(prompt, 0, GenerationOptions.greedy(newTokens), sink);
+                }
+            };
+        }
+
+        /**
+         * The spans in turn, pausing for one link leg at every crossing a step of the swarm makes: before
+         * each span and after the last with push (K + 1 legs), before and after each span with relay (2K).
+         * It is the network bound measured rather than summed: the same blocks and the same idle gaps
+         * between them as the swarm's, without a byte sent or a thread handed over.
+         */
+        Target paced(double legSeconds) {
+            long legNanos = Math.round(legSeconds * 1e9);
+            return (prompt, maxLength, newTokens, push, sink) -> {
+                List<BlockSpan> slices = spans.stream().map(s -> model.blocks().slice(s.start(), s.end())).toList();
+                List<KvCache> caches = new ArrayList<>();
+                try {
+                    for (BlockSpan slice : slices) {
+                        caches.add(slice.newCache(prompt.length, maxLength));
+                    }
+                    new Generator(model.head(), (hidden, position) -> {
+                        Tensor x = hidden;
+                        for (int i = 0; i < slices.size(); i++) {
+                            pause(legNanos);
+                            x = slices.get(i).step(x, caches.get(i), position);
+                            if (!push) {
+                                pause(legNanos);
+                            }
+                        }
+                        if (push) {
+                            pause(legNanos);
+                        }
+                        return x;
+                    }).generate(prompt, 0, GenerationOptions.greedy(newTokens), sink);
+                } finally {
+                    caches.forEach(KvCache::close);
+                }
+            };
+        }
+
+        private static void pause(long nanos) {
+            long until = System.nanoTime() + nanos;
+            for (long left = nanos; left > 0; left = until - System.nanoTime()) {
+                LockSupport.parkNanos(left);
+            }
+        }
+    }
+
     /**
      * The one-process figures measured before the servers start: first token and forward passes, and
      * steps/s only when there are no rows (otherwise the rows measure it in their rounds).
@@ -307,7 +362,7 @@ final class NetworkBench implements Callable<Integer> {
         return new Local(rates, forward, ttft, bound, bytesPerSecond / 1e9);
     }
 
-    private Row measureRow(Row row, LinkProfile link, DistributedModel remote, SessionOptions options, Target oneProcess,
+    private Row measureRow(Row row, LinkProfile link, DistributedModel remote, SessionOptions options, OneProcess oneProcess,
                            List<Integer> seqLengths, int hiddenBytes, PrintWriter err) {
         Target target = (prompt, maxLength, newTokens, push, sink) -> {
             try (DistributedModel.Session session = remote.session(maxLength, prompt.length, options.withPush(push))) {
@@ -323,34 +378,53 @@ final class NetworkBench implements Callable<Integer> {
         Map<String, Double> relay = new LinkedHashMap<>();
         Map<String, Double> boundPush = new LinkedHashMap<>();
         Map<String, Double> boundRelay = new LinkedHashMap<>();
+        Map<String, Double> pacedPush = new LinkedHashMap<>();
+        Map<String, Double> pacedRelay = new LinkedHashMap<>();
         int hops = servers;
+        double leg = link.rttSeconds() / 2 + transfer(hiddenBytes, link);
+        Target plain = oneProcess.plain();
+        Target paced = oneProcess.paced(leg);
         for (int length : seqLengths) {
             String key = Integer.toString(length);
             // Relay is measured at the first length only: its longer prefills would double the run for a known ratio.
             boolean withRelay = length == seqLengths.get(0);
+            boolean withPaced = leg > 0;   // on loopback the paced run is the one-process run
             List<Double> localRounds = new ArrayList<>();
             List<Double> pushRounds = new ArrayList<>();
             List<Double> relayRounds = new ArrayList<>();
+            List<Double> pacedPushRounds = new ArrayList<>();
+            List<Double> pacedRelayRounds = new ArrayList<>();
             for (int round = 0; round < rounds; round++) {
-                localRounds.add(stepsPerSecond(oneProcess, length, steps, true, config));
+                localRounds.add(stepsPerSecond(plain, length, steps, true, config));
+                if (withPaced) {
+                    pacedPushRounds.add(stepsPerSecond(paced, length, steps, true, config));
+                }
                 pushRounds.add(stepsPerSecond(target, length, steps, true, config));
                 if (withRelay) {
                     relayRounds.add(stepsPerSecond(target, length, steps, false, config));
+                    if (withPaced) {
+                        pacedRelayRounds.add(stepsPerSecond(paced, length, steps, false, config));
+                    }
                 }
             }
             local.put(key, median(localRounds));
             push.put(key, median(pushRounds));
+            double compute = 1 / local.get(key);
+            boundPush.put(key, 1 / (compute + (hops + 1) * leg));
+            pacedPush.put(key, withPaced ? median(pacedPushRounds) : local.get(key));
             if (withRelay) {
                 relay.put(key, median(relayRounds));
+                boundRelay.put(key, 1 / (compute + 2 * hops * leg));
+                pacedRelay.put(key, withPaced ? median(pacedRelayRounds) : local.get(key));
             }
-            double compute = 1 / local.get(key);
-            double leg = link.rttSeconds() / 2 + transfer(hiddenBytes, link);
-            boundPush.put(key, 1 / (compute + (hops + 1) * leg));
-            boundRelay.put(key, 1 / (compute + 2 * hops * leg));
-            log(err, "  %s: %.2f steps/s at length %d with push (bound %.2f)%s; one process %.2f (medians of rounds: one "
-                    + "process %s, push %s%s)", row.setup(), push.get(key), length, boundPush.get(key),
-                    withRelay ? String.format(", %.2f with relay (bound %.2f)", relay.get(key), boundRelay.get(key)) : "",
-                    local.get(key), rates(localRounds), rates(pushRounds), withRelay ? ", relay " + rates(relayRounds) : "");
+            log(err, "  %s: %.2f steps/s at length %d with push (bound %.2f paced, %.2f summed)%s; one process %.2f "
+                    + "(medians of rounds: one process %s, push %s%s%s)", row.setup(), push.get(key), length,
+                    pacedPush.get(key), boundPush.get(key),
+                    withRelay ? String.format(", %.2f with relay (bound %.2f paced, %.2f summed)", relay.get(key),
+                            pacedRelay.get(key), boundRelay.get(key)) : "",
+                    local.get(key), rates(localRounds), rates(pushRounds), withRelay ? ", relay " + rates(relayRounds) : "",
+                    withPaced ? ", paced push " + rates(pacedPushRounds)
+                            + (withRelay ? ", paced relay " + rates(pacedRelayRounds) : "") : "");
         }
         Map<String, Double> forward = new LinkedHashMap<>();
         for (int batch : forwardBatches) {
@@ -358,8 +432,8 @@ final class NetworkBench implements Callable<Integer> {
             log(err, "  %s: %.1f forward tokens/s at batch %d", row.setup(), forward.get(Integer.toString(batch)), batch);
         }
         double ttft = timeToFirstToken(target, seqLengths.get(0), config);
-        return new Row(row.setup(), row.bandwidth(), link.rttSeconds() * 1e3, local, push, relay, boundPush, boundRelay, forward,
-                ttft);
+        return new Row(row.setup(), row.bandwidth(), link.rttSeconds() * 1e3, local, push, relay, boundPush, boundRelay,
+                pacedPush, pacedRelay, forward, ttft);
     }
 
     private static String rates(List<Double> values) {
@@ -487,7 +561,7 @@ final class NetworkBench implements Callable<Integer> {
 
     static Row row(String name) {
         if (name.equals("loopback")) {
-            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
         }
         String[] parts = name.toLowerCase().split("-");
         if (parts.length != 2 || !parts[1].endsWith("ms")) {
@@ -497,7 +571,7 @@ final class NetworkBench implements Callable<Integer> {
                 : Double.parseDouble(parts[0].replace("mbit", ""));
         double rtt = Double.parseDouble(parts[1].replace("ms", ""));
         String bandwidth = mbit >= 1000 ? trim(mbit / 1000) + " Gbit/s" : trim(mbit) + " Mbit/s";
-        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
     }
 
     private static LinkProfile profile(Row row) {
@@ -527,7 +601,7 @@ final class NetworkBench implements Callable<Integer> {
 
     private String table(Report report, List<Integer> seqLengths) {
         StringBuilder t = new StringBuilder();
-        t.append(String.format("%s, %s, %d servers (blocks %s), %d compute threads each; steps/s as push / relay (bound in"
+        t.append(String.format("%s, %s, %d servers (blocks %s), %d compute threads each; steps/s as push / relay (bounds in"
                 + " brackets), forward tokens/s for %d-token sequences%n%n", report.model(), report.dtype(), report.servers(),
                 report.spans(), report.computeThreads(), forwardLength));
         t.append("| setup | bandwidth | RTT |");
@@ -558,24 +632,35 @@ final class NetworkBench implements Callable<Integer> {
                 if (row.relayStepsPerSecond().containsKey(key)) {
                     t.append(String.format(" / %.2f", row.relayStepsPerSecond().get(key)));
                 }
-                t.append(String.format(" (%.2f", row.boundPushStepsPerSecond().get(key)));
-                if (row.relayStepsPerSecond().containsKey(key)) {
-                    t.append(String.format(" / %.2f", row.boundRelayStepsPerSecond().get(key)));
+                boolean relay = row.relayStepsPerSecond().containsKey(key);
+                if (row.rttMs() > 0) {
+                    t.append(" (paced ").append(pair(row.pacedBoundPushStepsPerSecond(), row.pacedBoundRelayStepsPerSecond(), key,
+                            relay)).append("; summed ").append(pair(row.boundPushStepsPerSecond(), row.boundRelayStepsPerSecond(),
+                            key, relay)).append(")");
+                } else {
+                    t.append(" (").append(pair(row.boundPushStepsPerSecond(), row.boundRelayStepsPerSecond(), key, relay))
+                            .append(")");
                 }
-                t.append(") |");
+                t.append(" |");
             }
             for (int batch : forwardBatches) {
                 t.append(String.format(" %.1f |", row.forwardTokensPerSecond().get(Integer.toString(batch))));
             }
             t.append(String.format(" %.2f s |%n", row.timeToFirstTokenSeconds()));
         }
-        t.append(String.format("%nDecode memory-bandwidth bound in one process: %.2f steps/s (%.1f GB/s read bandwidth).%n",
+        t.append(String.format("%nBounds: paced, the same blocks in this process pausing one link leg (RTT / 2 + transfer) at each"
+                + " crossing of a step, K + 1 with push and 2K with relay; summed, 1 / (back-to-back compute + those legs).%n"));
+        t.append(String.format("Decode memory-bandwidth bound in one process: %.2f steps/s (%.1f GB/s read bandwidth).%n",
                 local.decodeBoundStepsPerSecond(), local.bandwidthGBps()));
         if (report.failoverRecoverySeconds() != null) {
             t.append(String.format("Failover: a server killed (kill -9) mid-generation; the next token came %.2f s after the"
                     + " kill (a normal step: %.3f s).%n", report.failoverRecoverySeconds(), report.failoverStepSeconds()));
         }
         return t.toString();
+    }
+
+    private static String pair(Map<String, Double> push, Map<String, Double> relay, String key, boolean withRelay) {
+        return String.format("%.2f", push.get(key)) + (withRelay ? String.format(" / %.2f", relay.get(key)) : "");
     }
 
     private static long[] randomTokens(int length, ModelConfig config, long seed) {

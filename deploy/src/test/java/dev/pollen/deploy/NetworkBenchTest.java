@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * `pollen bench network` end to end on a tiny model: three server processes behind link emulators,
  * a loopback row and a 100 ms row, and a failover. The 100 ms row is dominated by the emulated
  * round trips, so the issue's targets can be checked without depending on this machine's speed:
- * push beats relay, and both come within {@link #BOUND_SHARE} of their network bound.
+ * push beats relay, and both come within {@link #BOUND_SHARE} of their network bounds, summed and paced.
  */
 @DisplayName("pollen bench network")
 class NetworkBenchTest {
@@ -61,9 +61,22 @@ class NetworkBenchTest {
         double relay = slow.get("relayStepsPerSecond").get("16").asDouble();
         double pushBound = slow.get("boundPushStepsPerSecond").get("16").asDouble();
         double relayBound = slow.get("boundRelayStepsPerSecond").get("16").asDouble();
+        double pushPaced = slow.get("pacedBoundPushStepsPerSecond").get("16").asDouble();
+        double relayPaced = slow.get("pacedBoundRelayStepsPerSecond").get("16").asDouble();
         assertTrue(push > relay, "push must beat relay at 100 ms: " + push + " against " + relay);
         assertTrue(push <= pushBound * 1.02 && push >= BOUND_SHARE * pushBound, "push " + push + " against its bound " + pushBound);
         assertTrue(relay <= relayBound * 1.02 && relay >= BOUND_SHARE * relayBound, "relay " + relay + " against " + relayBound);
+        // The paced bound pauses for the same legs as the summed one and computes no faster than back to back.
+        assertTrue(pushPaced <= pushBound * 1.02 && pushPaced >= BOUND_SHARE * pushBound, "paced push bound " + pushPaced
+                + " against the summed " + pushBound);
+        assertTrue(relayPaced <= relayBound * 1.02 && relayPaced >= BOUND_SHARE * relayBound, "paced relay bound " + relayPaced
+                + " against the summed " + relayBound);
+        assertTrue(push <= pushPaced * 1.05 && relay <= relayPaced * 1.05, "the swarm cannot beat its paced bounds: push " + push
+                + " / " + pushPaced + ", relay " + relay + " / " + relayPaced);
+        assertTrue(out.toString().contains("(paced "), "the table shows the paced bounds: " + out);
+        JsonNode loopback = report.get("rows").get(0);
+        assertEquals(loopback.get("localStepsPerSecond").get("16").asDouble(),
+                loopback.get("pacedBoundPushStepsPerSecond").get("16").asDouble(), 1e-9, "on loopback the paced run is the one-process run");
         double recovery = report.get("failoverRecoverySeconds").asDouble();
         assertTrue(recovery > 0 && recovery < 15, "the next token after a kill -9 came after " + recovery + " s");
     }
