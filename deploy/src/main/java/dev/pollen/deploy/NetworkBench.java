@@ -48,7 +48,8 @@ import java.util.concurrent.locks.LockSupport;
         description = {"Petals' table on emulated networks: sequential inference steps/s at two sequence lengths (server-to-server",
                 "push and client relay), parallel forward tokens/s, time to first token and failover recovery through K server",
                 "processes behind user-space link emulators (reached directly for the loopback row), beside the same model in",
-                "one process and the network bound."})
+                "one process and two network bounds: summed (back-to-back compute plus link legs) and paced (the same blocks in",
+                "one process, pausing one link leg at each crossing of a step)."})
 final class NetworkBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
