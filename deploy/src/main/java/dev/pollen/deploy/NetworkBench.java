@@ -13,11 +13,14 @@ import dev.pollen.inference.model.KvCache;
 import dev.pollen.inference.tensor.Torch;
 import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
+import dev.pollen.node.client.SwarmClient;
 import dev.pollen.node.client.SwarmConnection;
 import dev.pollen.node.net.LinkEmulator;
 import dev.pollen.node.net.LinkProfile;
+import dev.pollen.node.server.StepCounters;
 import dev.pollen.protocol.BlockRange;
 import dev.pollen.protocol.ServerInfo;
+import dev.pollen.protocol.grpc.InfoResponse;
 import dev.pollen.scheduler.routing.ServerFilter;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
@@ -128,7 +131,8 @@ final class NetworkBench implements Callable<Integer> {
                Map<String, Double> pushStepsPerSecond, Map<String, Double> relayStepsPerSecond,
                Map<String, Double> boundPushStepsPerSecond, Map<String, Double> boundRelayStepsPerSecond,
                Map<String, Double> pacedBoundPushStepsPerSecond, Map<String, Double> pacedBoundRelayStepsPerSecond,
-               Map<String, Double> forwardTokensPerSecond, double timeToFirstTokenSeconds) {
+               Map<String, Double> localBlocksMsPerStep, Map<String, Double> pacedBlocksMsPerStep,
+               Map<String, Double> serverBlocksMsPerStep, Map<String, Double> forwardTokensPerSecond, double timeToFirstTokenSeconds) {
     }
 
     /** The model in one process: the compute-only limit of every column. */
@@ -162,7 +166,7 @@ final class NetworkBench implements Callable<Integer> {
 
     private Integer run(Path dir, ModelConfig config, DType computeType, int threads, List<Integer> seqLengths, List<Row> plan,
                         List<Row> measured, OneProcess oneProcess, PrintWriter err, PrintWriter out) throws Exception {
-        Local local = measureLocal(oneProcess.plain(), config, computeType, seqLengths, plan.isEmpty(), err);
+        Local local = measureLocal(oneProcess.plain(new BlockClock()), config, computeType, seqLengths, plan.isEmpty(), err);
 
         Path logs = workDir != null ? workDir : java.nio.file.Files.createTempDirectory("pollen-bench-");
         List<BlockRange> spans = oneProcess.spans();
@@ -188,7 +192,7 @@ final class NetworkBench implements Callable<Integer> {
                     LinkProfile profile = profile(row);
                     swarm.links.forEach(l -> l.profile(profile));
                     log(err, "Row '%s': %s", row.setup(), profile.describe());
-                    results.put(row, measureRow(row, profile, swarm.remote, options, oneProcess, seqLengths, hiddenBytes, err));
+                    results.put(row, measureRow(row, profile, swarm, options, oneProcess, seqLengths, hiddenBytes, err));
                 }
                 if (failoverHere) {
                     swarm.links.forEach(l -> l.profile(LinkProfile.NONE));
@@ -263,6 +267,18 @@ final class NetworkBench implements Callable<Integer> {
             }
         }
 
+        /** Each server's step counters, by server id, read from its Info. */
+        Map<String, StepCounters.Snapshot> counters() {
+            SwarmClient client = connection.client();
+            Map<String, StepCounters.Snapshot> counters = new HashMap<>();
+            for (ServerInfo server : client.servers(client.model(dir.getFileName().toString()))) {
+                InfoResponse info = client.info(server);
+                counters.put(server.serverId(), new StepCounters.Snapshot(info.getInferenceSteps(),
+                        info.getInferenceWaitSeconds(), info.getDecodeCalls(), info.getDecodeComputeSeconds()));
+            }
+            return counters;
+        }
+
         @Override
         public void close() throws InterruptedException {
             if (remote != null) {
@@ -287,10 +303,12 @@ final class NetworkBench implements Callable<Integer> {
 
     /** The model in this process, split into the servers' spans: run back to back, or paced like the swarm's route. */
     private record OneProcess(LocalModel model, List<BlockRange> spans) {
-        Target plain() {
+        Target plain(BlockClock clock) {
             return (prompt, maxLength, newTokens, push, sink) -> {
                 try (KvCache cache = model.blocks().newCache(prompt.length, maxLength)) {
-                    model.generator(cache).generate(prompt, 0, GenerationOptions.greedy(newTokens), sink);
+                    new Generator(model.head(), (hidden, position) -> clock.time(hidden,
+                            () -> model.blocks().step(hidden, cache, position))).generate(prompt, 0,
+                            GenerationOptions.greedy(newTokens), sink);
                 }
             };
         }
@@ -299,9 +317,10 @@ final class NetworkBench implements Callable<Integer> {
          * The spans in turn, pausing for one link leg at every crossing a step of the swarm makes: before
          * each span and after the last with push (K + 1 legs), before and after each span with relay (2K).
          * It is the network bound measured rather than summed: the same blocks and the same idle gaps
-         * between them as the swarm's, without a byte sent or a thread handed over.
+         * between them as the swarm's, without a byte sent or a thread handed over. {@code clock} times
+         * the blocks only, not the pauses.
          */
-        Target paced(double legSeconds) {
+        Target paced(double legSeconds, BlockClock clock) {
             long legNanos = Math.round(legSeconds * 1e9);
             return (prompt, maxLength, newTokens, push, sink) -> {
                 List<BlockSpan> slices = spans.stream().map(s -> model.blocks().slice(s.start(), s.end())).toList();
@@ -314,11 +333,15 @@ final class NetworkBench implements Callable<Integer> {
                         Tensor x = hidden;
                         for (int i = 0; i < slices.size(); i++) {
                             pause(legNanos);
-                            x = slices.get(i).step(x, caches.get(i), position);
+                            Tensor input = x;
+                            BlockSpan slice = slices.get(i);
+                            KvCache cache = caches.get(i);
+                            x = clock.timePart(hidden, () -> slice.step(input, cache, position));
                             if (!push) {
                                 pause(legNanos);
                             }
                         }
+                        clock.stepDone(hidden);
                         if (push) {
                             pause(legNanos);
                         }
@@ -335,6 +358,38 @@ final class NetworkBench implements Callable<Integer> {
             for (long left = nanos; left > 0; left = until - System.nanoTime()) {
                 LockSupport.parkNanos(left);
             }
+        }
+    }
+
+    /** Time spent in the blocks by one-token (decode) steps of the one-process model; prefills are not counted. */
+    private static final class BlockClock {
+        private long steps;
+        private long nanos;
+
+        Tensor time(Tensor hidden, java.util.function.Supplier<Tensor> blocks) {
+            Tensor out = timePart(hidden, blocks);
+            stepDone(hidden);
+            return out;
+        }
+
+        /** Times part of a step's blocks (one span of several). */
+        Tensor timePart(Tensor hidden, java.util.function.Supplier<Tensor> blocks) {
+            long start = System.nanoTime();
+            Tensor out = blocks.get();
+            if (hidden.size(1) == 1) {
+                nanos += System.nanoTime() - start;
+            }
+            return out;
+        }
+
+        void stepDone(Tensor hidden) {
+            if (hidden.size(1) == 1) {
+                steps++;
+            }
+        }
+
+        double msPerStep() {
+            return steps == 0 ? Double.NaN : nanos / 1e6 / steps;
         }
     }
 
@@ -363,8 +418,9 @@ final class NetworkBench implements Callable<Integer> {
         return new Local(rates, forward, ttft, bound, bytesPerSecond / 1e9);
     }
 
-    private Row measureRow(Row row, LinkProfile link, DistributedModel remote, SessionOptions options, OneProcess oneProcess,
+    private Row measureRow(Row row, LinkProfile link, BenchSwarm swarm, SessionOptions options, OneProcess oneProcess,
                            List<Integer> seqLengths, int hiddenBytes, PrintWriter err) {
+        DistributedModel remote = swarm.remote;
         Target target = (prompt, maxLength, newTokens, push, sink) -> {
             try (DistributedModel.Session session = remote.session(maxLength, prompt.length, options.withPush(push))) {
                 session.generate(prompt, GenerationOptions.greedy(newTokens), sink);
@@ -383,10 +439,16 @@ final class NetworkBench implements Callable<Integer> {
         Map<String, Double> pacedRelay = new LinkedHashMap<>();
         int hops = servers;
         double leg = link.rttSeconds() / 2 + transfer(hiddenBytes, link);
-        Target plain = oneProcess.plain();
-        Target paced = oneProcess.paced(leg);
+        Map<String, Double> localBlocks = new LinkedHashMap<>();
+        Map<String, Double> pacedBlocks = new LinkedHashMap<>();
+        Map<String, Double> serverBlocks = new LinkedHashMap<>();
         for (int length : seqLengths) {
             String key = Integer.toString(length);
+            BlockClock localClock = new BlockClock();
+            BlockClock pacedClock = new BlockClock();
+            Target plain = oneProcess.plain(localClock);
+            Target paced = oneProcess.paced(leg, pacedClock);
+            Map<String, StepCounters.Snapshot> before = swarm.counters();
             // Relay is measured at the first length only: its longer prefills would double the run for a known ratio.
             boolean withRelay = length == seqLengths.get(0);
             boolean withPaced = leg > 0;   // on loopback the paced run is the one-process run
@@ -410,6 +472,9 @@ final class NetworkBench implements Callable<Integer> {
             }
             local.put(key, median(localRounds));
             push.put(key, median(pushRounds));
+            localBlocks.put(key, localClock.msPerStep());
+            pacedBlocks.put(key, withPaced ? pacedClock.msPerStep() : localClock.msPerStep());
+            serverBlocks.put(key, serverMsPerStep(before, swarm.counters()));
             double compute = 1 / local.get(key);
             boundPush.put(key, 1 / (compute + (hops + 1) * leg));
             pacedPush.put(key, withPaced ? median(pacedPushRounds) : local.get(key));
@@ -426,6 +491,8 @@ final class NetworkBench implements Callable<Integer> {
                     local.get(key), rates(localRounds), rates(pushRounds), withRelay ? ", relay " + rates(relayRounds) : "",
                     withPaced ? ", paced push " + rates(pacedPushRounds)
                             + (withRelay ? ", paced relay " + rates(pacedRelayRounds) : "") : "");
+            log(err, "  %s: blocks per decode step %.1f ms in one process, %.1f ms paced, %.1f ms in the servers (the sum of "
+                    + "their means)", row.setup(), localBlocks.get(key), pacedBlocks.get(key), serverBlocks.get(key));
         }
         Map<String, Double> forward = new LinkedHashMap<>();
         for (int batch : forwardBatches) {
@@ -434,7 +501,21 @@ final class NetworkBench implements Callable<Integer> {
         }
         double ttft = timeToFirstToken(target, seqLengths.get(0), config);
         return new Row(row.setup(), row.bandwidth(), link.rttSeconds() * 1e3, local, push, relay, boundPush, boundRelay,
-                pacedPush, pacedRelay, forward, ttft);
+                pacedPush, pacedRelay, localBlocks, pacedBlocks, serverBlocks, forward, ttft);
+    }
+
+    /** Blocks per decode step in the swarm: each server's mean time per decode call over the window, summed. */
+    private static double serverMsPerStep(Map<String, StepCounters.Snapshot> before, Map<String, StepCounters.Snapshot> after) {
+        double sum = 0;
+        for (Map.Entry<String, StepCounters.Snapshot> entry : after.entrySet()) {
+            StepCounters.Snapshot start = before.get(entry.getKey());
+            long calls = entry.getValue().decodeCalls() - (start == null ? 0 : start.decodeCalls());
+            double seconds = entry.getValue().decodeComputeSeconds() - (start == null ? 0 : start.decodeComputeSeconds());
+            if (calls > 0) {
+                sum += seconds * 1e3 / calls;
+            }
+        }
+        return sum;
     }
 
     private static String rates(List<Double> values) {
@@ -562,7 +643,7 @@ final class NetworkBench implements Callable<Integer> {
 
     static Row row(String name) {
         if (name.equals("loopback")) {
-            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
         }
         String[] parts = name.toLowerCase().split("-");
         if (parts.length != 2 || !parts[1].endsWith("ms")) {
@@ -572,7 +653,7 @@ final class NetworkBench implements Callable<Integer> {
                 : Double.parseDouble(parts[0].replace("mbit", ""));
         double rtt = Double.parseDouble(parts[1].replace("ms", ""));
         String bandwidth = mbit >= 1000 ? trim(mbit / 1000) + " Gbit/s" : trim(mbit) + " Mbit/s";
-        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
     }
 
     private static LinkProfile profile(Row row) {
@@ -651,6 +732,17 @@ final class NetworkBench implements Callable<Integer> {
         }
         t.append(String.format("%nBounds: paced, the same blocks in this process pausing one link leg (RTT / 2 + transfer) at each"
                 + " crossing of a step, K + 1 with push and 2K with relay; summed, 1 / (back-to-back compute + those legs).%n"));
+        for (int length : report.rows().isEmpty() ? List.<Integer>of() : seqLengths) {
+            String key = Integer.toString(length);
+            t.append(String.format("Blocks per decode step at length %d, ms, in one process / paced / the servers (their means,"
+                    + " summed):", length));
+            for (Row row : report.rows()) {
+                t.append(String.format(" %s %.1f / %.1f / %.1f;", row.setup(), row.localBlocksMsPerStep().get(key),
+                        row.pacedBlocksMsPerStep().get(key), row.serverBlocksMsPerStep().get(key)));
+            }
+            t.setLength(t.length() - 1);
+            t.append(String.format(".%n"));
+        }
         t.append(String.format("Decode memory-bandwidth bound in one process: %.2f steps/s (%.1f GB/s read bandwidth).%n",
                 local.decodeBoundStepsPerSecond(), local.bandwidthGBps()));
         if (report.failoverRecoverySeconds() != null) {

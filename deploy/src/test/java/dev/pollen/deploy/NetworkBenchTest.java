@@ -74,6 +74,14 @@ class NetworkBenchTest {
         assertTrue(push <= pushPaced * 1.05 && relay <= relayPaced * 1.05, "the swarm cannot beat its paced bounds: push " + push
                 + " / " + pushPaced + ", relay " + relay + " / " + relayPaced);
         assertTrue(out.toString().contains("(paced "), "the table shows the paced bounds: " + out);
+        for (JsonNode row : report.get("rows")) {
+            double local = row.get("localBlocksMsPerStep").get("16").asDouble();
+            double servers = row.get("serverBlocksMsPerStep").get("16").asDouble();
+            // The servers' counters come from their Info: a step through three servers runs every block once.
+            assertTrue(local > 0 && servers > 0 && row.get("pacedBlocksMsPerStep").get("16").asDouble() > 0,
+                    "blocks per decode step: " + row);
+        }
+        assertTrue(out.toString().contains("Blocks per decode step at length 16"), out.toString());
         JsonNode loopback = report.get("rows").get(0);
         assertEquals(loopback.get("localStepsPerSecond").get("16").asDouble(),
                 loopback.get("pacedBoundPushStepsPerSecond").get("16").asDouble(), 1e-9, "on loopback the paced run is the one-process run");

@@ -8,8 +8,12 @@ import dev.pollen.scheduler.routing.BanList;
 import dev.pollen.scheduler.routing.RoutePlanner;
 import dev.pollen.scheduler.routing.RoutingCosts;
 import dev.pollen.scheduler.routing.ServerFilter;
+import dev.pollen.protocol.grpc.BlockServiceGrpcClient;
+import dev.pollen.protocol.grpc.InfoRequest;
+import dev.pollen.protocol.grpc.InfoResponse;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
+import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientOptions;
 
@@ -90,16 +94,27 @@ public final class SwarmClient implements AutoCloseable {
                 .filter(s -> s.modelFingerprint().equals(model.fingerprint())).toList();
     }
 
+    /** Asks a server for its Info: its span, limits, state and step counters (blocking). */
+    public InfoResponse info(ServerInfo server) {
+        return join(BlockServiceGrpcClient.create(grpc, SocketAddress.inetSocketAddress(server.port(), server.host()))
+                .info(InfoRequest.getDefaultInstance()).timeout(directoryTimeout.toMillis(), TimeUnit.MILLISECONDS)
+                .toCompletionStage(), "Server " + server.address());
+    }
+
     private <T> T join(java.util.concurrent.CompletionStage<T> stage) {
+        return join(stage, "The swarm directory");
+    }
+
+    private <T> T join(java.util.concurrent.CompletionStage<T> stage, String what) {
         try {
             return stage.toCompletableFuture().get(directoryTimeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.ExecutionException e) {
-            throw new IllegalStateException("The swarm directory failed: " + e.getCause().getMessage(), e.getCause());
+            throw new IllegalStateException(what + " failed: " + e.getCause().getMessage(), e.getCause());
         } catch (java.util.concurrent.TimeoutException e) {
-            throw new IllegalStateException("The swarm directory did not answer within " + directoryTimeout.toSeconds() + " s");
+            throw new IllegalStateException(what + " did not answer within " + directoryTimeout.toSeconds() + " s");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("Interrupted while reading the swarm directory");
+            throw new IllegalStateException("Interrupted while waiting for " + what.toLowerCase(java.util.Locale.ROOT));
         }
     }
 

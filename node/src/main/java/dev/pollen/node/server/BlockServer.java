@@ -216,6 +216,7 @@ public final class BlockServer extends VerticleBase {
     }
 
     private InfoResponse info() {
+        StepCounters.Snapshot counters = sessions.counters();
         return InfoResponse.newBuilder().setServerId(serverId).setModel(settings.modelName())
                 .setModelFingerprint(fingerprint).setStart(blocks().start()).setEnd(blocks().end())
                 .setNumBlocks(config.numLayers()).setHiddenSize(config.hiddenSize())
@@ -224,7 +225,9 @@ public final class BlockServer extends VerticleBase {
                 .setMaxMessageBytes(settings.maxMessageBytes()).setVersion(VERSION)
                 .setState(announcer.state().name()).setInferenceRps(throughput.inferenceRps())
                 .setForwardRps(throughput.forwardRps()).setPush(true)
-                .setNetworkRps(throughput.networkRps() == Double.MAX_VALUE ? 0 : throughput.networkRps()).build();
+                .setNetworkRps(throughput.networkRps() == Double.MAX_VALUE ? 0 : throughput.networkRps())
+                .setInferenceSteps(counters.steps()).setInferenceWaitSeconds(counters.waitSeconds())
+                .setDecodeCalls(counters.decodeCalls()).setDecodeComputeSeconds(counters.decodeComputeSeconds()).build();
     }
 
     /**

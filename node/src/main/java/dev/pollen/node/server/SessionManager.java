@@ -51,6 +51,7 @@ public final class SessionManager {
     private final List<PendingStep> pending = new ArrayList<>();   // guarded by itself
     private boolean drainQueued;                                   // guarded by pending
     private final AtomicLong batchedSteps = new AtomicLong();
+    private final StepCounters counters = new StepCounters();
 
     public SessionManager(Context context, BlockSpan span, ComputeWorker compute, CacheBudget budget, ServerSettings settings) {
         this.context = context;
@@ -171,7 +172,7 @@ public final class SessionManager {
         }
         session.lastStepId = step.getStepId();
         session.lastActiveNanos = System.nanoTime();
-        PendingStep pendingStep = new PendingStep(session, step, Instant.now().plus(settings.stepTimeout()),
+        PendingStep pendingStep = new PendingStep(session, step, Instant.now().plus(settings.stepTimeout()), System.nanoTime(),
                 new CompletableFuture<>());
         synchronized (pending) {
             pending.add(pendingStep);
@@ -187,7 +188,7 @@ public final class SessionManager {
     }
 
     /** A step waiting for the compute thread. */
-    private record PendingStep(ServerSession session, InferenceStep step, Instant deadline,
+    private record PendingStep(ServerSession session, InferenceStep step, Instant deadline, long arrivedNanos,
                                CompletableFuture<StepResult> result) {
         long tokens() {
             return step.getHidden().getShape(1);
@@ -206,6 +207,11 @@ public final class SessionManager {
         return batchedSteps.get();
     }
 
+    /** Steps run, their waits for the compute thread, and the calls and time of one-token steps, since start. */
+    public StepCounters.Snapshot counters() {
+        return counters.snapshot();
+    }
+
     /**
      * Runs every step that queued since the last drain, on the compute thread. Single-token steps of
      * different sessions on the same blocks run as one batched call (each weight is read once for
@@ -219,8 +225,10 @@ public final class SessionManager {
             drainQueued = false;
         }
         Instant now = Instant.now();
+        long started = System.nanoTime();
         Map<String, List<PendingStep>> groups = new LinkedHashMap<>();
         for (PendingStep p : steps) {
+            counters.waited(started - p.arrivedNanos());
             if (now.isAfter(p.deadline())) {
                 p.result().completeExceptionally(new TimeoutException("The step's deadline passed while it waited for the "
                         + "compute worker"));
@@ -242,7 +250,9 @@ public final class SessionManager {
                     inputs.add(new BlockSpan.SessionStep(TensorBridge.toTorch(p.step().getHidden()), p.session().cache,
                             p.step().getPosition()));
                 }
+                long start = System.nanoTime();
                 List<Tensor> outputs = group.get(0).session().span.step(inputs);
+                counters.decoded(System.nanoTime() - start);
                 for (int i = 0; i < group.size(); i++) {
                     PendingStep p = group.get(i);
                     p.result().complete(result(p, outputs.get(i)));
@@ -276,8 +286,13 @@ public final class SessionManager {
             if (step.getHypothesisIdsCount() > 0) {
                 session.cache.reorder(step.getHypothesisIdsList().stream().mapToLong(Long::longValue).toArray());
             }
-            Tensor output = session.span.step(TensorBridge.toTorch(step.getHidden()), session.cache, step.getPosition(),
+            Tensor input = TensorBridge.toTorch(step.getHidden());
+            long start = System.nanoTime();
+            Tensor output = session.span.step(input, session.cache, step.getPosition(),
                     step.hasDeepPrompts() ? TensorBridge.toTorch(step.getDeepPrompts()) : null);
+            if (p.tokens() == 1) {
+                counters.decoded(System.nanoTime() - start);
+            }
             p.result().complete(result(p, output));
         } catch (Throwable t) {
             p.result().completeExceptionally(t);

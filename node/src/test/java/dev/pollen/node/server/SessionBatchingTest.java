@@ -12,6 +12,8 @@ import dev.pollen.protocol.TensorCodec;
 import dev.pollen.protocol.grpc.BlockServiceGrpcClient;
 import dev.pollen.protocol.grpc.InferenceRequest;
 import dev.pollen.protocol.grpc.InferenceResponse;
+import dev.pollen.protocol.grpc.InfoRequest;
+import dev.pollen.protocol.grpc.InfoResponse;
 import dev.pollen.protocol.grpc.Tensor;
 import dev.pollen.scheduler.directory.InMemoryDirectory;
 import io.vertx.core.Vertx;
@@ -96,6 +98,13 @@ class SessionBatchingTest {
                 }
             }
             assertEquals(SESSIONS, server.sessions().batchedSteps(), "the three steps must have run as one batched call");
+
+            InfoResponse info = BlockServiceGrpcClient.create(client, address).info(InfoRequest.getDefaultInstance())
+                    .await(10, TimeUnit.SECONDS);
+            assertEquals(2 * SESSIONS, info.getInferenceSteps(), "three prefills and three one-token steps");
+            assertEquals(1, info.getDecodeCalls(), "the three one-token steps took one compute call");
+            assertTrue(info.getDecodeComputeSeconds() > 0 && info.getDecodeComputeSeconds() < 30, info.toString());
+            assertTrue(info.getInferenceWaitSeconds() > 0, "the held steps waited for the compute thread: " + info);
         } finally {
             vertx.close().await(30, TimeUnit.SECONDS);
         }
