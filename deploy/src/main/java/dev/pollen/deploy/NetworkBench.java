@@ -39,6 +39,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 
 /**
  * Petals' table, measured: K `pollen serve` processes on this machine, each behind a link
@@ -366,14 +367,14 @@ final class NetworkBench implements Callable<Integer> {
         private long steps;
         private long nanos;
 
-        Tensor time(Tensor hidden, java.util.function.Supplier<Tensor> blocks) {
+        Tensor time(Tensor hidden, Supplier<Tensor> blocks) {
             Tensor out = timePart(hidden, blocks);
             stepDone(hidden);
             return out;
         }
 
         /** Times part of a step's blocks (one span of several). */
-        Tensor timePart(Tensor hidden, java.util.function.Supplier<Tensor> blocks) {
+        Tensor timePart(Tensor hidden, Supplier<Tensor> blocks) {
             long start = System.nanoTime();
             Tensor out = blocks.get();
             if (hidden.size(1) == 1) {
