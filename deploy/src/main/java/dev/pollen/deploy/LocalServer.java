@@ -40,7 +40,8 @@ final class LocalServer implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of(java));
         command.addAll(ProcessOutput.JVM_FLAGS);
         command.addAll(ProcessOutput.SERVER_JVM_FLAGS);
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Pollen.class.getName(), "serve"));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Pollen.class.getName(), "serve",
+                "--exit-with-parent"));
         return command;
     }
 

@@ -111,6 +111,10 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
             description = "Measure the bandwidth from a peer and announce no more than the network carries (default: ${DEFAULT-VALUE}).")
     boolean measureNetwork;
 
+    @Option(names = "--exit-with-parent",
+            description = "Stop, as on Ctrl-C, when the process that started this one exits, even by kill -9 (for servers that bench and demo start).")
+    boolean exitWithParent;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -179,7 +183,27 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                 stopped.countDown();
             }
         }, "pollen-shutdown"));
+        if (exitWithParent) {
+            stopWithParent(err);
+        }
         stopped.await();
         return 0;
+    }
+
+    /**
+     * Exits (running the shutdown hook's clean stop) once the parent process is gone: a bench or demo
+     * killed with kill -9, or by the kernel's OOM killer, would otherwise leave its servers running.
+     * The JDK polls a process that is not its child, so the stop starts within about 5 s.
+     */
+    private static void stopWithParent(PrintWriter err) {
+        ProcessHandle parent = ProcessHandle.current().parent().orElse(null);
+        if (parent == null || parent.pid() == 1) {
+            return;   // no parent to follow, or it is already gone and init adopted this process
+        }
+        parent.onExit().thenRun(() -> {
+            err.println("pollen: the process that started this server (pid " + parent.pid() + ") exited");
+            err.flush();
+            System.exit(0);
+        });
     }
 }
