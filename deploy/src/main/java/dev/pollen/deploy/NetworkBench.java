@@ -126,14 +126,18 @@ final class NetworkBench implements Callable<Integer> {
      * rounds in which the one-process model ({@code localStepsPerSecond}), push and relay ran in turn,
      * so a slow spell of this shared machine falls on all three alike. Two bounds: the summed one,
      * 1 / (back-to-back compute + link legs), and the paced one, measured by the one-process model
-     * pausing for each link leg between the servers' spans (in the same rounds).
+     * pausing for each link leg between the servers' spans (in the same rounds). The shares of the
+     * bound pair each swarm run with the bound's run of its own round (the paced one, or on loopback
+     * the one-process one) and take the median of those ratios: this machine's speed drifts by tens
+     * of percent within a minute, and a ratio of two runs a few seconds apart cancels most of that.
      */
     record Row(String setup, String bandwidth, double rttMs, Map<String, Double> localStepsPerSecond,
                Map<String, Double> pushStepsPerSecond, Map<String, Double> relayStepsPerSecond,
                Map<String, Double> boundPushStepsPerSecond, Map<String, Double> boundRelayStepsPerSecond,
                Map<String, Double> pacedBoundPushStepsPerSecond, Map<String, Double> pacedBoundRelayStepsPerSecond,
                Map<String, Double> localBlocksMsPerStep, Map<String, Double> pacedBlocksMsPerStep,
-               Map<String, Double> serverBlocksMsPerStep, Map<String, Double> forwardTokensPerSecond, double timeToFirstTokenSeconds) {
+               Map<String, Double> serverBlocksMsPerStep, Map<String, Double> pushShareOfBound,
+               Map<String, Double> relayShareOfBound, Map<String, Double> forwardTokensPerSecond, double timeToFirstTokenSeconds) {
     }
 
     /** The model in one process: the compute-only limit of every column. */
@@ -443,6 +447,8 @@ final class NetworkBench implements Callable<Integer> {
         Map<String, Double> localBlocks = new LinkedHashMap<>();
         Map<String, Double> pacedBlocks = new LinkedHashMap<>();
         Map<String, Double> serverBlocks = new LinkedHashMap<>();
+        Map<String, Double> pushShare = new LinkedHashMap<>();
+        Map<String, Double> relayShare = new LinkedHashMap<>();
         for (int length : seqLengths) {
             String key = Integer.toString(length);
             BlockClock localClock = new BlockClock();
@@ -476,6 +482,10 @@ final class NetworkBench implements Callable<Integer> {
             localBlocks.put(key, localClock.msPerStep());
             pacedBlocks.put(key, withPaced ? pacedClock.msPerStep() : localClock.msPerStep());
             serverBlocks.put(key, serverMsPerStep(before, swarm.counters()));
+            pushShare.put(key, median(shares(pushRounds, withPaced ? pacedPushRounds : localRounds)));
+            if (withRelay) {
+                relayShare.put(key, median(shares(relayRounds, withPaced ? pacedRelayRounds : localRounds)));
+            }
             double compute = 1 / local.get(key);
             boundPush.put(key, 1 / (compute + (hops + 1) * leg));
             pacedPush.put(key, withPaced ? median(pacedPushRounds) : local.get(key));
@@ -492,6 +502,9 @@ final class NetworkBench implements Callable<Integer> {
                     local.get(key), rates(localRounds), rates(pushRounds), withRelay ? ", relay " + rates(relayRounds) : "",
                     withPaced ? ", paced push " + rates(pacedPushRounds)
                             + (withRelay ? ", paced relay " + rates(pacedRelayRounds) : "") : "");
+            log(err, "  %s: share of the %s bound, per-round median: push %.0f %%%s", row.setup(),
+                    withPaced ? "paced" : "one-process", 100 * pushShare.get(key),
+                    withRelay ? String.format(", relay %.0f %%", 100 * relayShare.get(key)) : "");
             log(err, "  %s: blocks per decode step %.1f ms in one process, %.1f ms paced, %.1f ms in the servers (the sum of "
                     + "their means)", row.setup(), localBlocks.get(key), pacedBlocks.get(key), serverBlocks.get(key));
         }
@@ -502,7 +515,7 @@ final class NetworkBench implements Callable<Integer> {
         }
         double ttft = timeToFirstToken(target, seqLengths.get(0), config);
         return new Row(row.setup(), row.bandwidth(), link.rttSeconds() * 1e3, local, push, relay, boundPush, boundRelay,
-                pacedPush, pacedRelay, localBlocks, pacedBlocks, serverBlocks, forward, ttft);
+                pacedPush, pacedRelay, localBlocks, pacedBlocks, serverBlocks, pushShare, relayShare, forward, ttft);
     }
 
     /** Blocks per decode step in the swarm: each server's mean time per decode call over the window, summed. */
@@ -517,6 +530,15 @@ final class NetworkBench implements Callable<Integer> {
             }
         }
         return sum;
+    }
+
+    /** Each round's swarm figure over its bound's figure of the same round. */
+    static List<Double> shares(List<Double> swarm, List<Double> bound) {
+        List<Double> shares = new ArrayList<>();
+        for (int i = 0; i < swarm.size(); i++) {
+            shares.add(swarm.get(i) / bound.get(i));
+        }
+        return shares;
     }
 
     private static String rates(List<Double> values) {
@@ -644,7 +666,7 @@ final class NetworkBench implements Callable<Integer> {
 
     static Row row(String name) {
         if (name.equals("loopback")) {
-            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+            return new Row("loopback", "-", 0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
         }
         String[] parts = name.toLowerCase().split("-");
         if (parts.length != 2 || !parts[1].endsWith("ms")) {
@@ -654,7 +676,7 @@ final class NetworkBench implements Callable<Integer> {
                 : Double.parseDouble(parts[0].replace("mbit", ""));
         double rtt = Double.parseDouble(parts[1].replace("ms", ""));
         String bandwidth = mbit >= 1000 ? trim(mbit / 1000) + " Gbit/s" : trim(mbit) + " Mbit/s";
-        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
+        return new Row(name, bandwidth, rtt, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), 0);
     }
 
     private static LinkProfile profile(Row row) {
@@ -733,6 +755,20 @@ final class NetworkBench implements Callable<Integer> {
         }
         t.append(String.format("%nBounds: paced, the same blocks in this process pausing one link leg (RTT / 2 + transfer) at each"
                 + " crossing of a step, K + 1 with push and 2K with relay; summed, 1 / (back-to-back compute + those legs).%n"));
+        for (int length : report.rows().isEmpty() ? List.<Integer>of() : seqLengths) {
+            String key = Integer.toString(length);
+            t.append(String.format("Share of the bound at length %d, the median over rounds of each round's ratio (paced; on"
+                    + " loopback one process), push / relay:", length));
+            for (Row row : report.rows()) {
+                t.append(String.format(" %s %.0f", row.setup(), 100 * row.pushShareOfBound().get(key)));
+                if (row.relayShareOfBound().containsKey(key)) {
+                    t.append(String.format(" / %.0f", 100 * row.relayShareOfBound().get(key)));
+                }
+                t.append(" %;");
+            }
+            t.setLength(t.length() - 1);
+            t.append(String.format(".%n"));
+        }
         for (int length : report.rows().isEmpty() ? List.<Integer>of() : seqLengths) {
             String key = Integer.toString(length);
             t.append(String.format("Blocks per decode step at length %d, ms, in one process / paced / the servers (their means,"

@@ -82,6 +82,17 @@ class NetworkBenchTest {
                     "blocks per decode step: " + row);
         }
         assertTrue(out.toString().contains("Blocks per decode step at length 16"), out.toString());
+        assertTrue(out.toString().contains("Share of the bound at length 16"), out.toString());
+        // Per-round shares: on a tiny model loopback is all hand-offs, so only the 100 ms row has a floor.
+        for (JsonNode row : report.get("rows")) {
+            double pushShare = row.get("pushShareOfBound").get("16").asDouble();
+            double relayShare = row.get("relayShareOfBound").get("16").asDouble();
+            double pushOfMedians = row.get("pushStepsPerSecond").get("16").asDouble()
+                    / row.get("pacedBoundPushStepsPerSecond").get("16").asDouble();
+            assertTrue(pushShare > 0 && pushShare < 1.1 && relayShare > 0 && relayShare < 1.1, "per-round shares: " + row);
+            assertEquals(pushOfMedians, pushShare, 0.3 * pushOfMedians, "the median of ratios is near the ratio of medians: " + row);
+        }
+        assertTrue(slow.get("pushShareOfBound").get("16").asDouble() >= BOUND_SHARE, "100 ms push share: " + slow);
         JsonNode loopback = report.get("rows").get(0);
         assertEquals(loopback.get("localStepsPerSecond").get("16").asDouble(),
                 loopback.get("pacedBoundPushStepsPerSecond").get("16").asDouble(), 1e-9, "on loopback the paced run is the one-process run");
@@ -99,5 +110,6 @@ class NetworkBenchTest {
         assertThrows(IllegalArgumentException.class, () -> NetworkBench.split(2, 3));
         assertEquals(2.0, NetworkBench.median(List.of(3.0, 1.0, 2.0)));
         assertEquals(2.5, NetworkBench.median(List.of(4.0, 1.0, 2.0, 3.0)));
+        assertEquals(List.of(0.5, 1.0), NetworkBench.shares(List.of(1.0, 3.0), List.of(2.0, 3.0)));
     }
 }
