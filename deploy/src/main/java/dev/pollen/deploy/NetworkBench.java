@@ -38,6 +38,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
 
@@ -94,6 +95,10 @@ final class NetworkBench implements Callable<Integer> {
             description = {"Rounds of the inference-steps columns: each round measures the one-process model, push and relay",
                     "in turn, and each figure is the median of its rounds (default: ${DEFAULT-VALUE})."})
     int rounds;
+
+    @Option(names = "--core-warm-up-ms", defaultValue = "30",
+            description = "The servers' --core-warm-up-ms: how long they spin before a step is due after a long idle (default: ${DEFAULT-VALUE}).")
+    long warmUpMillis;
 
     @Option(names = "--warmup", defaultValue = "32",
             description = "Decode steps of the warm-up generations, with push and with relay, before each row (default: ${DEFAULT-VALUE}).")
@@ -279,7 +284,8 @@ final class NetworkBench implements Callable<Integer> {
             for (ServerInfo server : client.servers(client.model(dir.getFileName().toString()))) {
                 InfoResponse info = client.info(server);
                 counters.put(server.serverId(), new StepCounters.Snapshot(info.getInferenceSteps(),
-                        info.getInferenceWaitSeconds(), info.getDecodeCalls(), info.getDecodeComputeSeconds()));
+                        info.getInferenceWaitSeconds(), info.getDecodeCalls(), info.getDecodeComputeSeconds(), info.getWarmUps(),
+                        info.getWarmUpSeconds()));
             }
             return counters;
         }
@@ -322,10 +328,11 @@ final class NetworkBench implements Callable<Integer> {
          * The spans in turn, pausing for one link leg at every crossing a step of the swarm makes: before
          * each span and after the last with push (K + 1 legs), before and after each span with relay (2K).
          * It is the network bound measured rather than summed: the same blocks and the same idle gaps
-         * between them as the swarm's, without a byte sent or a thread handed over. {@code clock} times
-         * the blocks only, not the pauses.
+         * between them as the swarm's, without a byte sent or a thread handed over. Like the servers, it
+         * spins for the last {@code warmUpNanos} of each pause (their --core-warm-up-ms) rather than
+         * sleeping through it. {@code clock} times the blocks only, not the pauses.
          */
-        Target paced(double legSeconds, BlockClock clock) {
+        Target paced(double legSeconds, long warmUpNanos, BlockClock clock) {
             long legNanos = Math.round(legSeconds * 1e9);
             return (prompt, maxLength, newTokens, push, sink) -> {
                 List<BlockSpan> slices = spans.stream().map(s -> model.blocks().slice(s.start(), s.end())).toList();
@@ -337,18 +344,18 @@ final class NetworkBench implements Callable<Integer> {
                     new Generator(model.head(), (hidden, position) -> {
                         Tensor x = hidden;
                         for (int i = 0; i < slices.size(); i++) {
-                            pause(legNanos);
+                            pause(legNanos, warmUpNanos);
                             Tensor input = x;
                             BlockSpan slice = slices.get(i);
                             KvCache cache = caches.get(i);
                             x = clock.timePart(hidden, () -> slice.step(input, cache, position));
                             if (!push) {
-                                pause(legNanos);
+                                pause(legNanos, warmUpNanos);
                             }
                         }
                         clock.stepDone(hidden);
                         if (push) {
-                            pause(legNanos);
+                            pause(legNanos, warmUpNanos);
                         }
                         return x;
                     }).generate(prompt, 0, GenerationOptions.greedy(newTokens), sink);
@@ -358,10 +365,14 @@ final class NetworkBench implements Callable<Integer> {
             };
         }
 
-        private static void pause(long nanos) {
+        private static void pause(long nanos, long warmUpNanos) {
             long until = System.nanoTime() + nanos;
-            for (long left = nanos; left > 0; left = until - System.nanoTime()) {
+            long wake = until - Math.min(nanos, warmUpNanos);
+            for (long left = wake - System.nanoTime(); left > 0; left = wake - System.nanoTime()) {
                 LockSupport.parkNanos(left);
+            }
+            while (System.nanoTime() < until) {
+                Thread.onSpinWait();
             }
         }
     }
@@ -454,7 +465,7 @@ final class NetworkBench implements Callable<Integer> {
             BlockClock localClock = new BlockClock();
             BlockClock pacedClock = new BlockClock();
             Target plain = oneProcess.plain(localClock);
-            Target paced = oneProcess.paced(leg, pacedClock);
+            Target paced = oneProcess.paced(leg, TimeUnit.MILLISECONDS.toNanos(warmUpMillis), pacedClock);
             Map<String, StepCounters.Snapshot> before = swarm.counters();
             // Relay is measured at the first length only: its longer prefills would double the run for a known ratio.
             boolean withRelay = length == seqLengths.get(0);
@@ -481,7 +492,15 @@ final class NetworkBench implements Callable<Integer> {
             push.put(key, median(pushRounds));
             localBlocks.put(key, localClock.msPerStep());
             pacedBlocks.put(key, withPaced ? pacedClock.msPerStep() : localClock.msPerStep());
-            serverBlocks.put(key, serverMsPerStep(before, swarm.counters()));
+            Map<String, StepCounters.Snapshot> after = swarm.counters();
+            serverBlocks.put(key, serverMsPerStep(before, after));
+            long warmUps = 0;
+            double warmUpSeconds = 0;
+            for (Map.Entry<String, StepCounters.Snapshot> entry : after.entrySet()) {
+                StepCounters.Snapshot start = before.get(entry.getKey());
+                warmUps += entry.getValue().warmUps() - (start == null ? 0 : start.warmUps());
+                warmUpSeconds += entry.getValue().warmUpSeconds() - (start == null ? 0 : start.warmUpSeconds());
+            }
             pushShare.put(key, median(shares(pushRounds, withPaced ? pacedPushRounds : localRounds)));
             if (withRelay) {
                 relayShare.put(key, median(shares(relayRounds, withPaced ? pacedRelayRounds : localRounds)));
@@ -506,7 +525,9 @@ final class NetworkBench implements Callable<Integer> {
                     withPaced ? "paced" : "one-process", 100 * pushShare.get(key),
                     withRelay ? String.format(", relay %.0f %%", 100 * relayShare.get(key)) : "");
             log(err, "  %s: blocks per decode step %.1f ms in one process, %.1f ms paced, %.1f ms in the servers (the sum of "
-                    + "their means)", row.setup(), localBlocks.get(key), pacedBlocks.get(key), serverBlocks.get(key));
+                    + "their means); the servers warmed their cores up %d times, %.1f ms each on average", row.setup(),
+                    localBlocks.get(key), pacedBlocks.get(key), serverBlocks.get(key), warmUps,
+                    warmUps == 0 ? 0.0 : warmUpSeconds * 1e3 / warmUps);
         }
         Map<String, Double> forward = new LinkedHashMap<>();
         for (int batch : forwardBatches) {
@@ -651,7 +672,8 @@ final class NetworkBench implements Callable<Integer> {
                 "--no-measure-network", "--max-length", Integer.toString(maxLength), "--cache-tokens",
                 Integer.toString(Math.max(4 * maxLength, forwardBatches.stream().mapToInt(Integer::intValue).max().orElse(1)
                         * (forwardLength + 8))), "--max-batch",
-                Integer.toString(forwardBatches.stream().mapToInt(Integer::intValue).max().orElse(1)), "--dtype", dtype));
+                Integer.toString(forwardBatches.stream().mapToInt(Integer::intValue).max().orElse(1)), "--dtype", dtype,
+                "--core-warm-up-ms", Long.toString(warmUpMillis)));
         if (publicPort > 0) {
             args.addAll(List.of("--public-port", Integer.toString(publicPort)));
         }

@@ -111,6 +111,12 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
             description = "Measure the bandwidth from a peer and announce no more than the network carries (default: ${DEFAULT-VALUE}).")
     boolean measureNetwork;
 
+    @Option(names = "--core-warm-up-ms", defaultValue = "30",
+            description = {"Before a session's next one-token step is due, after an idle of 100 ms or more, spin the compute",
+                    "thread this long so that its core runs at full speed when the step arrives; 0 turns it off",
+                    "(default: ${DEFAULT-VALUE}). Hosts that slow down idle cores otherwise run such a step up to twice as slow."})
+    long warmUpMillis;
+
     @Option(names = "--exit-with-parent",
             description = "Stop, as on Ctrl-C, when the process that started this one exits, even by kill -9 (for servers that bench and demo start).")
     boolean exitWithParent;
@@ -135,7 +141,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                 hazelcastPort, join, publicName, dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype),
                 cacheTokens, maxLength, maxBatch, maxSessions, maxMessageMb << 20, Duration.ofSeconds(sessionIdleSeconds),
                 Duration.ofSeconds(stepTimeoutSeconds), Duration.ofSeconds(announceSeconds), computeThreads,
-                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), balanceQuality, measureNetwork, publicPort);
+                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), balanceQuality, measureNetwork, publicPort,
+                Duration.ofMillis(warmUpMillis));
 
         Vertx vertx = SwarmCluster.server(swarm, host, hazelcastPort, join, lite).await(2, TimeUnit.MINUTES);
         HazelcastInstance hazelcast = SwarmCluster.hazelcast(vertx);

@@ -227,7 +227,8 @@ public final class BlockServer extends VerticleBase {
                 .setForwardRps(throughput.forwardRps()).setPush(true)
                 .setNetworkRps(throughput.networkRps() == Double.MAX_VALUE ? 0 : throughput.networkRps())
                 .setInferenceSteps(counters.steps()).setInferenceWaitSeconds(counters.waitSeconds())
-                .setDecodeCalls(counters.decodeCalls()).setDecodeComputeSeconds(counters.decodeComputeSeconds()).build();
+                .setDecodeCalls(counters.decodeCalls()).setDecodeComputeSeconds(counters.decodeComputeSeconds())
+                .setWarmUps(counters.warmUps()).setWarmUpSeconds(counters.warmUpSeconds()).build();
     }
 
     /**

@@ -25,6 +25,7 @@ final class ServerSession {
     boolean closed;                            // event loop only
     final Consumer<InferenceResponse> results; // writes to the session's stream, on the event loop
     final PushClient.Streams pushes = new PushClient.Streams();   // to the next servers of the route
+    final StepRhythm rhythm = new StepRhythm();                   // of its one-token steps, event loop only
 
     ServerSession(String id, BlockRange blocks, int maxLength, int batch, long reservedTokens, BlockSpan owner, BlockSpan span,
                   Consumer<InferenceResponse> results) {

@@ -171,8 +171,13 @@ public final class SessionManager {
             return Future.failedFuture(e);
         }
         session.lastStepId = step.getStepId();
-        session.lastActiveNanos = System.nanoTime();
-        PendingStep pendingStep = new PendingStep(session, step, Instant.now().plus(settings.stepTimeout()), System.nanoTime(),
+        long arrived = System.nanoTime();
+        session.lastActiveNanos = arrived;
+        boolean decode = step.getHidden().getShape(1) == 1;
+        if (decode) {
+            session.rhythm.arrived(arrived);
+        }
+        PendingStep pendingStep = new PendingStep(session, step, Instant.now().plus(settings.stepTimeout()), arrived,
                 new CompletableFuture<>());
         synchronized (pending) {
             pending.add(pendingStep);
@@ -184,7 +189,25 @@ public final class SessionManager {
                 });
             }
         }
-        return Future.fromCompletionStage(pendingStep.result(), context);
+        Future<StepResult> result = Future.fromCompletionStage(pendingStep.result(), context);
+        return decode ? result.onSuccess(r -> warmUpBeforeNext(session)) : result;
+    }
+
+    /**
+     * After a one-token step, when the session's next one is due after a long idle, has the compute
+     * thread spin for the warm-up time before it is due and at most as long after: see
+     * {@link ComputeWorker#warm}. A route's servers idle while the others compute and the links
+     * carry the step, a few hundred ms per step at internet round trips.
+     */
+    private void warmUpBeforeNext(ServerSession session) {
+        long warmUp = settings.warmUp().toNanos();
+        long due = session.rhythm.nextDue();
+        long now = System.nanoTime();
+        if (warmUp == 0 || due < 0 || due - now < ServerSettings.WARM_UP_MIN_IDLE.toNanos() || session.closed) {
+            return;
+        }
+        long delayMillis = Math.max(1, (due - warmUp - now) / 1_000_000);
+        context.owner().setTimer(delayMillis, id -> compute.warm(due + warmUp, counters::warmed));
     }
 
     /** A step waiting for the compute thread. */

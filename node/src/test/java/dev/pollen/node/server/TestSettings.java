@@ -23,8 +23,18 @@ final class TestSettings {
      */
     static ServerSettings of(Path model, BlockRange blocks, int numBlocks, int maxMessageBytes, Duration announce,
                              double throughput, double balanceQuality, boolean measureNetwork) {
+        return of(model, blocks, numBlocks, maxMessageBytes, announce, throughput, balanceQuality, measureNetwork, Duration.ZERO);
+    }
+
+    /** As {@link #of(Path, BlockRange)}, with a core warm-up (zero turns it off). */
+    static ServerSettings warmingUp(Path model, BlockRange blocks, Duration warmUp) {
+        return of(model, blocks, 0, 1 << 20, Duration.ofSeconds(5), 10, 0, false, warmUp);
+    }
+
+    private static ServerSettings of(Path model, BlockRange blocks, int numBlocks, int maxMessageBytes, Duration announce,
+                                     double throughput, double balanceQuality, boolean measureNetwork, Duration warmUp) {
         return new ServerSettings(model, "tiny", blocks, numBlocks, "127.0.0.1", 0, "test", 0, List.of(), "", DType.F32,
                 4096, 64, 2, 8, maxMessageBytes, Duration.ofMinutes(5), Duration.ofSeconds(30), announce, 1, throughput,
-                balanceQuality, measureNetwork, 0);
+                balanceQuality, measureNetwork, 0, warmUp);
     }
 }
