@@ -74,7 +74,9 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
                 err.flush();
                 List<String> args = new ArrayList<>(List.of(dir.toString(), "--model-name", name, "--blocks",
                         spans.get(i).start() + ":" + spans.get(i).end(), "--swarm", swarm, "--hazelcast-port",
-                        Integer.toString(hazelcastPort + i), "--compute-threads", Integer.toString(computeThreads)));
+                        Integer.toString(hazelcastPort + i), "--compute-threads", Integer.toString(computeThreads),
+                        // The servers share this machine's cores: one spinning before its step would slow the one computing.
+                        "--core-warm-up-ms", "0"));
                 if (member != null) {
                     args.addAll(List.of("--join", member));
                 }
