@@ -96,7 +96,7 @@ final class NetworkBench implements Callable<Integer> {
                     "in turn, and each figure is the median of its rounds (default: ${DEFAULT-VALUE})."})
     int rounds;
 
-    @Option(names = "--core-warm-up-ms", defaultValue = "30",
+    @Option(names = "--core-warm-up-ms", defaultValue = "30", paramLabel = "MS",
             description = "The servers' --core-warm-up-ms: how long they spin before a step is due after a long idle (default: ${DEFAULT-VALUE}).")
     long warmUpMillis;
 

@@ -111,10 +111,10 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
             description = "Measure the bandwidth from a peer and announce no more than the network carries (default: ${DEFAULT-VALUE}).")
     boolean measureNetwork;
 
-    @Option(names = "--core-warm-up-ms", defaultValue = "30",
-            description = {"Before a session's next one-token step is due, after an idle of 100 ms or more, spin the compute",
-                    "thread this long so that its core runs at full speed when the step arrives; 0 turns it off",
-                    "(default: ${DEFAULT-VALUE}). Hosts that slow down idle cores otherwise run such a step up to twice as slow."})
+    @Option(names = "--core-warm-up-ms", defaultValue = "30", paramLabel = "MS",
+            description = "Before a session's next one-token step is due, after an idle of 100 ms or more, spin the compute "
+                    + "thread this long so that its core runs at full speed when the step arrives; hosts that slow down idle "
+                    + "cores otherwise run such a step up to twice as slow. 0 turns it off (default: ${DEFAULT-VALUE}).")
     long warmUpMillis;
 
     @Option(names = "--exit-with-parent",
