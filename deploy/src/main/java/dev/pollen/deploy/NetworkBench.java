@@ -819,11 +819,11 @@ final class NetworkBench implements Callable<Integer> {
         return new SplittableRandom(seed).longs(length, 3, config.vocabSize()).toArray();
     }
 
-    private static dev.pollen.protocol.grpc.DType wire(DType dtype) {
+    private static dev.pollen.protocol.grpc.WireDType wire(DType dtype) {
         return switch (dtype) {
-            case F32 -> dev.pollen.protocol.grpc.DType.FLOAT32;
-            case F16 -> dev.pollen.protocol.grpc.DType.FLOAT16;
-            case BF16 -> dev.pollen.protocol.grpc.DType.BFLOAT16;
+            case F32 -> dev.pollen.protocol.grpc.WireDType.FLOAT32;
+            case F16 -> dev.pollen.protocol.grpc.WireDType.FLOAT16;
+            case BF16 -> dev.pollen.protocol.grpc.WireDType.BFLOAT16;
         };
     }
 

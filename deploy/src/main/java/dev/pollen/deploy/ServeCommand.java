@@ -135,14 +135,17 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
         if (blocks == null && numBlocks == null) {
             blocks = "0:" + config.numLayers();   // neither: the whole model
         }
-        ServerSettings settings = new ServerSettings(modelDir, modelName != null ? modelName
-                : modelDir.toAbsolutePath().normalize().getFileName().toString(),
-                blocks == null ? null : BlockRange.parse(blocks), numBlocks == null ? 0 : numBlocks, host, port, swarm,
-                hazelcastPort, join, publicName, dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype),
-                cacheTokens, maxLength, maxBatch, maxSessions, maxMessageMb << 20, Duration.ofSeconds(sessionIdleSeconds),
-                Duration.ofSeconds(stepTimeoutSeconds), Duration.ofSeconds(announceSeconds), computeThreads,
-                throughput.equals("auto") ? -1 : Double.parseDouble(throughput), balanceQuality, measureNetwork, publicPort,
-                Duration.ofMillis(warmUpMillis));
+        ServerSettings settings = new ServerSettings(
+                new ServerSettings.Model(modelDir, modelName != null ? modelName
+                        : modelDir.toAbsolutePath().normalize().getFileName().toString()),
+                new ServerSettings.Placement(blocks == null ? null : BlockRange.parse(blocks), numBlocks == null ? 0 : numBlocks,
+                        balanceQuality),
+                new ServerSettings.Network(host, port, publicPort, publicName, maxMessageMb << 20,
+                        Duration.ofSeconds(announceSeconds), measureNetwork),
+                new ServerSettings.Limits(cacheTokens, maxLength, maxBatch, maxSessions, Duration.ofSeconds(sessionIdleSeconds)),
+                new ServerSettings.Compute(dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype), computeThreads,
+                        Duration.ofSeconds(stepTimeoutSeconds), throughput.equals("auto") ? -1 : Double.parseDouble(throughput),
+                        Duration.ofMillis(warmUpMillis)));
 
         Vertx vertx = SwarmCluster.server(swarm, host, hazelcastPort, join, lite).await(2, TimeUnit.MINUTES);
         HazelcastInstance hazelcast = SwarmCluster.hazelcast(vertx);
@@ -153,7 +156,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
         });
         HazelcastDirectory directory = new HazelcastDirectory(hazelcast, blocking);
         Progress progress = new Progress(spec.commandLine().getErr(), "Loading blocks",
-                settings.blocks() != null ? settings.blocks().length() : settings.numBlocks());
+                settings.placement().length());
         int[] loaded = {0};
         BlockServer server = new BlockServer(settings, directory, i -> progress.update(++loaded[0]));
         String deployment;
@@ -165,7 +168,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
         }
         var member = hazelcast.getCluster().getLocalMember().getAddress();
         out.printf("pollen: serving blocks %s of %s at %s:%d; swarm '%s' directory member %s:%d%n", server.blocks(),
-                settings.modelName(), host, server.port(), swarm, member.getHost(), member.getPort());
+                settings.model().name(), host, server.port(), swarm, member.getHost(), member.getPort());
         out.flush();
 
         CountDownLatch stopped = new CountDownLatch(1);

@@ -1,8 +1,8 @@
 package dev.pollen.protocol;
 
 import com.google.protobuf.ByteString;
-import dev.pollen.protocol.grpc.DType;
-import dev.pollen.protocol.grpc.Tensor;
+import dev.pollen.protocol.grpc.WireDType;
+import dev.pollen.protocol.grpc.WireTensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -17,11 +17,11 @@ public final class TensorCodec {
     private TensorCodec() {
     }
 
-    public static int elementBytes(DType dtype) {
+    public static int elementBytes(WireDType dtype) {
         return switch (dtype) {
             case FLOAT32 -> 4;
             case BFLOAT16, FLOAT16 -> 2;
-            default -> throw new IllegalArgumentException("Tensor dtype " + dtype + " is not one of FLOAT32, BFLOAT16, FLOAT16");
+            default -> throw new IllegalArgumentException("WireTensor dtype " + dtype + " is not one of FLOAT32, BFLOAT16, FLOAT16");
         };
     }
 
@@ -30,14 +30,14 @@ public final class TensorCodec {
         long n = 1;
         for (long d : shape) {
             if (d < 0) {
-                throw new IllegalArgumentException("Tensor shape " + Arrays.toString(shape) + " has a negative dimension");
+                throw new IllegalArgumentException("WireTensor shape " + Arrays.toString(shape) + " has a negative dimension");
             }
             n = Math.multiplyExact(n, d);
         }
         return n;
     }
 
-    public static long[] shape(Tensor tensor) {
+    public static long[] shape(WireTensor tensor) {
         return tensor.getShapeList().stream().mapToLong(Long::longValue).toArray();
     }
 
@@ -46,7 +46,7 @@ public final class TensorCodec {
      *
      * @throws IllegalArgumentException naming what is wrong
      */
-    public static void validate(Tensor tensor, String name) {
+    public static void validate(WireTensor tensor, String name) {
         long[] shape = shape(tensor);
         long expected;
         try {
@@ -63,7 +63,7 @@ public final class TensorCodec {
     }
 
     /** Encodes float32 values as {@code dtype}. */
-    public static Tensor encode(float[] values, long[] shape, DType dtype) {
+    public static WireTensor encode(float[] values, long[] shape, WireDType dtype) {
         if (numel(shape) != values.length) {
             throw new IllegalArgumentException("Shape " + Arrays.toString(shape) + " does not hold " + values.length + " values");
         }
@@ -80,8 +80,8 @@ public final class TensorCodec {
     }
 
     /** A tensor message from raw little-endian bytes of {@code dtype} (copied). */
-    public static Tensor of(DType dtype, long[] shape, ByteBuffer littleEndianBytes) {
-        Tensor.Builder builder = Tensor.newBuilder().setDtype(dtype).setData(ByteString.copyFrom(littleEndianBytes));
+    public static WireTensor of(WireDType dtype, long[] shape, ByteBuffer littleEndianBytes) {
+        WireTensor.Builder builder = WireTensor.newBuilder().setDtype(dtype).setData(ByteString.copyFrom(littleEndianBytes));
         for (long d : shape) {
             builder.addShape(d);
         }
@@ -89,7 +89,7 @@ public final class TensorCodec {
     }
 
     /** The values widened to float32. */
-    public static float[] decode(Tensor tensor) {
+    public static float[] decode(WireTensor tensor) {
         validate(tensor, "tensor");
         ByteBuffer in = tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
         float[] out = new float[(int) numel(shape(tensor))];

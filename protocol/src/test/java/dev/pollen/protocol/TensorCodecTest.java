@@ -1,7 +1,7 @@
 package dev.pollen.protocol;
 
-import dev.pollen.protocol.grpc.DType;
-import dev.pollen.protocol.grpc.Tensor;
+import dev.pollen.protocol.grpc.WireDType;
+import dev.pollen.protocol.grpc.WireTensor;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -19,7 +19,7 @@ class TensorCodecTest {
     @DisplayName("float32 round-trips exactly")
     void float32() {
         float[] values = {0f, -0f, 1.5f, -3.25e-8f, Float.MAX_VALUE, Float.MIN_VALUE, Float.NEGATIVE_INFINITY};
-        assertArrayEquals(values, TensorCodec.decode(TensorCodec.encode(values, new long[] {7}, DType.FLOAT32)));
+        assertArrayEquals(values, TensorCodec.decode(TensorCodec.encode(values, new long[] {7}, WireDType.FLOAT32)));
     }
 
     @Test
@@ -75,17 +75,17 @@ class TensorCodecTest {
     @Test
     @DisplayName("a tensor whose bytes do not match its shape and dtype is refused with both in the message")
     void validates() {
-        Tensor good = TensorCodec.encode(new float[6], new long[] {2, 3}, DType.BFLOAT16);
+        WireTensor good = TensorCodec.encode(new float[6], new long[] {2, 3}, WireDType.BFLOAT16);
         TensorCodec.validate(good, "hidden");
-        Tensor shortData = good.toBuilder().setData(good.getData().substring(1)).build();
+        WireTensor shortData = good.toBuilder().setData(good.getData().substring(1)).build();
         var e = assertThrows(IllegalArgumentException.class, () -> TensorCodec.validate(shortData, "hidden"));
         assertTrue(e.getMessage().contains("hidden") && e.getMessage().contains("[2, 3]") && e.getMessage().contains("11"),
                 e.getMessage());
-        Tensor noType = good.toBuilder().setDtype(DType.DTYPE_UNSPECIFIED).build();
+        WireTensor noType = good.toBuilder().setDtype(WireDType.DTYPE_UNSPECIFIED).build();
         assertThrows(IllegalArgumentException.class, () -> TensorCodec.validate(noType, "hidden"));
-        Tensor huge = good.toBuilder().clearShape().addShape(1L << 40).addShape(1L << 40).build();
+        WireTensor huge = good.toBuilder().clearShape().addShape(1L << 40).addShape(1L << 40).build();
         assertThrows(IllegalArgumentException.class, () -> TensorCodec.validate(huge, "hidden"));
-        Tensor negative = good.toBuilder().clearShape().addShape(-2).addShape(-3).build();
+        WireTensor negative = good.toBuilder().clearShape().addShape(-2).addShape(-3).build();
         assertThrows(IllegalArgumentException.class, () -> TensorCodec.validate(negative, "hidden"));
     }
 }

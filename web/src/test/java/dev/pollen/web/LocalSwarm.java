@@ -45,9 +45,7 @@ final class LocalSwarm implements AutoCloseable {
         ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 21), i -> { });
         InMemoryDirectory directory = new InMemoryDirectory(Clock.systemUTC());
         for (BlockRange span : List.of(BlockRange.of(0, 2), BlockRange.of(2, 4))) {
-            BlockServer server = new BlockServer(new ServerSettings(model, "tiny", span, 0, "127.0.0.1", 0, "test", 0, List.of(),
-                    "", DType.F32, 8192, 256, 4, 16, 1 << 20, Duration.ofMinutes(5), Duration.ofSeconds(30),
-                    Duration.ofSeconds(5), 1, 10, 0, false, 0, Duration.ZERO), directory, i -> { });
+            BlockServer server = new BlockServer(ServerSettings.local(model, "tiny", span, new ServerSettings.Limits(8192, 256, 4, 16, Duration.ofMinutes(5)), 1 << 20), directory, i -> { });
             vertx.deployVerticle(server).await(2, TimeUnit.MINUTES);
             servers.add(server);
         }

@@ -13,7 +13,13 @@ public class HopFailedException extends RuntimeException {
     }
 
     public HopFailedException(ServerInfo server, String reason, GrpcStatus status) {
-        super("Server " + server.address() + " (" + server.serverId() + ", blocks " + server.blocks() + ") failed: " + reason);
+        this(status, server, "Server " + server.address() + " (" + server.serverId() + ", blocks " + server.blocks()
+                + ") failed: " + reason);
+    }
+
+    /** A failure with its whole message written by the caller. */
+    protected HopFailedException(GrpcStatus status, ServerInfo server, String message) {
+        super(message);
         this.server = server;
         this.status = status;
     }
@@ -27,8 +33,11 @@ public class HopFailedException extends RuntimeException {
         return status;
     }
 
-    /** The request itself was refused as invalid: retrying it elsewhere cannot help. */
-    public boolean isClientError() {
+    /**
+     * The server refused the request as invalid. One server's word is not enough to end an
+     * operation (it may be broken, or lie): {@link Failover} tries one other server first.
+     */
+    public boolean refused() {
         return status == GrpcStatus.INVALID_ARGUMENT;
     }
 }

@@ -8,31 +8,36 @@ import dev.pollen.protocol.ModelInfo;
 import dev.pollen.protocol.ServerInfo;
 import dev.pollen.protocol.grpc.InferenceStep;
 import dev.pollen.protocol.grpc.NextHop;
+import dev.pollen.protocol.grpc.PushFailed;
 import dev.pollen.protocol.grpc.StepResult;
+import dev.pollen.protocol.grpc.WireTensor;
 import dev.pollen.scheduler.routing.Hop;
-import dev.pollen.scheduler.routing.MissingBlocksException;
 import dev.pollen.scheduler.routing.Route;
 import dev.pollen.scheduler.routing.RouteRequest;
 import io.vertx.core.Future;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Supplier;
+import java.util.function.Function;
 import java.util.logging.Logger;
 
 /**
  * A client's inference session through the swarm: one open stream per hop of its route, and for
- * each hop every hidden state sent to it (its input history). When a hop fails at any step (lost
- * connection, error status, deadline, a draining server) the session bans the server, plans a
- * new route for that hop's blocks, replays the hop's history there as one prefill at position 0,
- * checks the new hops hold as many tokens as the old one did, and repeats the current step: the
- * output is what it would have been without the failure. Retries are bounded in number and time.
+ * each hop every hidden state sent to it (its input history). Each step runs under a
+ * {@link Failover}: when a hop fails at any step (lost connection, error status, deadline, a
+ * draining server) its server is banned, and the next try first replaces the hop by a new route
+ * over its blocks, replays the hop's history there as one prefill at position 0, checks the new
+ * hops hold as many tokens as the old one did, and repeats the step: the output is what it would
+ * have been without the failure. When a server reports that it could not push to the next one,
+ * the client relays that link itself from then on (push elsewhere goes on) and bans neither.
  *
  * <p>{@link #step} blocks its caller (a client worker thread, never an event loop); the network
  * work runs on the swarm client's event loop.
@@ -40,13 +45,21 @@ import java.util.logging.Logger;
 public final class InferenceSession implements BlockStepper, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(InferenceSession.class.getName());
 
-    private final class HopState {
+    private static final class HopState {
         final RemoteHop remote;
         final History history = new History();
 
         HopState(RemoteHop remote) {
             this.remote = remote;
         }
+
+        String serverId() {
+            return remote.server().serverId();
+        }
+    }
+
+    /** A link from one server to the next that a push failed on: the client relays it. */
+    private record Link(String fromServerId, String toServerId) {
     }
 
     private final SwarmClient swarm;
@@ -56,8 +69,11 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
     private final BlockRange blocks;
     private final SessionOptions options;
     private final List<HopState> hops = new ArrayList<>();
+    /** Hops whose server failed: the next try replaces them before it runs the step. */
+    private final Set<String> failedServers = new HashSet<>();
+    private final Set<Link> relayed = new HashSet<>();
     private long nextStepId = 1;
-    private java.util.function.Function<BlockRange, dev.pollen.protocol.grpc.Tensor> deepPrompts;
+    private Function<BlockRange, WireTensor> deepPrompts;
     private int failovers;
 
     public InferenceSession(SwarmClient swarm, ModelInfo model, int maxLength, int batch, SessionOptions options) {
@@ -84,11 +100,11 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
      * and any replay after a failover. Steps then go to each server in turn rather than being pushed,
      * since each server needs its own prompts. Set it before the first step.
      */
-    public void deepPrompts(java.util.function.Function<BlockRange, dev.pollen.protocol.grpc.Tensor> prompts) {
+    public void deepPrompts(Function<BlockRange, WireTensor> prompts) {
         this.deepPrompts = prompts;
     }
 
-    /** Failovers so far. */
+    /** Failovers so far: steps retried because a server or a push link failed. */
     public int failovers() {
         return failovers;
     }
@@ -98,102 +114,125 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         return hops.stream().map(h -> h.remote.server()).toList();
     }
 
+    /** Links the client relays because a push over them failed (for tests): "from-id -> to-id". */
+    List<String> relayedLinks() {
+        return relayed.stream().map(l -> l.fromServerId() + " -> " + l.toServerId()).toList();
+    }
+
     /** Plans the route and opens its sessions now rather than at the first step. */
     public void openRoute() {
-        if (hops.isEmpty()) {
-            hops.addAll(open(blocks, null));
-        }
+        new Failover(options.retry(), swarm.bans(), "Opening the route").run(() -> {
+            repairRoute();
+            return null;
+        });
     }
 
     @Override
     public Tensor step(Tensor hidden, int position) {
-        dev.pollen.protocol.grpc.Tensor input = TensorBridge.toMessage(hidden.to(TensorBridge.scalarType(options.wireDtype())));
+        WireTensor input = TensorBridge.toMessage(hidden.to(TensorBridge.scalarType(options.wireDtype())));
         return TensorBridge.toTorch(step(input, position)).to(hidden.scalar_type().intern());
     }
 
     /** One step on wire tensors: {@code input} (batch, seq, hidden) at {@code position}; returns the last block's output. */
-    public dev.pollen.protocol.grpc.Tensor step(dev.pollen.protocol.grpc.Tensor input, int position) {
-        long deadline = System.nanoTime() + options.totalDeadline().toNanos();
-        RuntimeException last = null;
-        for (int attempt = 1; attempt <= options.maxAttempts(); attempt++) {
-            if (attempt > 1) {
-                if (System.nanoTime() > deadline) {
-                    break;
-                }
-                sleep(backoff(attempt));
-            }
-            try {
-                if (hops.isEmpty()) {
-                    hops.addAll(open(blocks, null));
-                }
+    public WireTensor step(WireTensor input, int position) {
+        Failover failover = new Failover(options.retry(), swarm.bans(), "The step at position " + position);
+        try {
+            return failover.run(() -> {
+                repairRoute();
                 return run(input, position);
-            } catch (HopFailedException e) {
-                if (e.isClientError()) {
-                    throw new IllegalArgumentException(e.getMessage(), e);
-                }
-                last = e;
-                failovers++;
-                swarm.bans().ban(e.server().serverId());
-                LOG.info("Hop failed (" + e.getMessage() + "); rerouting its blocks, attempt " + attempt + " of "
-                        + options.maxAttempts());
-                try {
-                    replace(e.server());
-                } catch (MissingBlocksException | HopFailedException again) {
-                    last = again;
-                }
-            } catch (MissingBlocksException e) {
-                last = e;
-            }
+            });
+        } finally {
+            failovers += failover.failovers();
         }
-        if (last instanceof MissingBlocksException missing) {
-            throw missing;
-        }
-        throw new SwarmUnavailableException("The step at position " + position + " failed " + options.maxAttempts()
-                + " times or ran past " + options.totalDeadline().toSeconds() + " s; last: "
-                + (last == null ? "none" : last.getMessage()), last);
     }
 
-    /** Sends the step through every hop, pushed from server to server when possible, and records the inputs. */
-    private dev.pollen.protocol.grpc.Tensor run(dev.pollen.protocol.grpc.Tensor input, int position) {
+    /** Opens the route when there is none, and replaces every hop whose server failed. */
+    private void repairRoute() {
+        if (hops.isEmpty()) {
+            failedServers.clear();
+            hops.addAll(open(blocks, null));
+            return;
+        }
+        for (int i = 0; i < hops.size(); i++) {
+            if (failedServers.contains(hops.get(i).serverId())) {
+                i += replace(i) - 1;
+            }
+        }
+        failedServers.clear();
+    }
+
+    /** Replaces hop {@code index} by a new route over its blocks, rebuilt from its history; returns the new hops' count. */
+    private int replace(int index) {
+        HopState old = hops.get(index);
+        List<HopState> fresh = open(old.remote.blocks(), old.history);
+        hops.remove(index);
+        hops.addAll(index, fresh);
+        swarm.onLoop(() -> {
+            old.remote.close();
+            return Future.succeededFuture();
+        });
+        LOG.info("Blocks " + old.remote.blocks() + " now go through " + fresh.stream()
+                .map(h -> h.remote.server().address() + " " + h.remote.blocks()).toList());
+        return fresh.size();
+    }
+
+    /**
+     * Sends the step through every hop and records their inputs. Consecutive hops joined by push
+     * form a segment: the client sends the step to the segment's first server, which pushes it on
+     * through the rest; the client itself carries the output from one segment to the next. With
+     * push on and no link relayed, the whole route is one segment; with push off, each hop is one.
+     */
+    private WireTensor run(WireTensor input, int position) {
         long stepId = nextStepId++;
-        long seq = input.getShape(1);
-        List<dev.pollen.protocol.grpc.Tensor> inputs = new ArrayList<>();
-        dev.pollen.protocol.grpc.Tensor current = input;
-        if (options.push() && hops.size() > 1 && deepPrompts == null) {
-            InferenceStep.Builder first = InferenceStep.newBuilder().setStepId(stepId).setPosition(position).setHidden(input);
-            for (HopState hop : hops.subList(1, hops.size())) {
+        long expected = position + input.getShape(1);
+        List<WireTensor> inputs = new ArrayList<>();
+        WireTensor current = input;
+        for (int from = 0; from < hops.size(); ) {
+            int to = segmentEnd(from);
+            InferenceStep.Builder first = withPrompts(InferenceStep.newBuilder().setStepId(stepId).setPosition(position)
+                    .setHidden(current), hops.get(from));
+            for (HopState hop : hops.subList(from + 1, to)) {
                 first.addNextHops(NextHop.newBuilder().setAddress(hop.remote.server().address())
                         .setSessionId(hop.remote.sessionId()).setStart(hop.remote.blocks().start())
                         .setEnd(hop.remote.blocks().end()));
             }
+            InferenceStep sent = first.build();
             InferenceStep waitOnly = InferenceStep.newBuilder().setStepId(stepId).setPosition(position).build();
-            List<CompletableFuture<StepResult>> results = onLoopAll(() -> {
-                List<Future<StepResult>> futures = new ArrayList<>();
-                for (int i = 0; i < hops.size(); i++) {
-                    futures.add(hops.get(i).remote.step(i == 0 ? first.build() : waitOnly, i == 0));
+            int segmentStart = from;
+            int segmentEnd = to;
+            List<CompletableFuture<StepResult>> results = new ArrayList<>();
+            CompletableFuture<Void> registered = swarm.onLoop(() -> {
+                for (int i = segmentStart; i < segmentEnd; i++) {
+                    results.add(hops.get(i).remote.step(i == segmentStart ? sent : waitOnly, i == segmentStart)
+                            .toCompletionStage().toCompletableFuture());
                 }
-                return futures;
+                return Future.succeededFuture();
             });
-            for (int i = 0; i < hops.size(); i++) {
-                StepResult result = await(results.get(i), hops.get(i), stepId);
-                checkPosition(hops.get(i), result, position + seq);
+            await(registered, hops.get(from), stepId);
+            for (int i = from; i < to; i++) {
+                StepResult result = await(results.get(i - from), hops.get(i), stepId);
+                checkPosition(hops.get(i), result, expected);
                 inputs.add(current);
                 current = result.getHidden();
             }
-        } else {
-            for (HopState hop : hops) {
-                InferenceStep step = withPrompts(InferenceStep.newBuilder().setStepId(stepId).setPosition(position)
-                        .setHidden(current), hop).build();
-                StepResult result = await(onLoop(() -> hop.remote.step(step, true)), hop, stepId);
-                checkPosition(hop, result, position + seq);
-                inputs.add(current);
-                current = result.getHidden();
-            }
+            from = to;
         }
         for (int i = 0; i < hops.size(); i++) {
             hops.get(i).history.record(position, inputs.get(i));
         }
         return current;
+    }
+
+    /** The end (exclusive) of the segment of hops the server of hop {@code from} pushes through. */
+    private int segmentEnd(int from) {
+        if (!options.push() || deepPrompts != null) {
+            return from + 1;
+        }
+        int end = from + 1;
+        while (end < hops.size() && !relayed.contains(new Link(hops.get(end - 1).serverId(), hops.get(end).serverId()))) {
+            end++;
+        }
+        return end;
     }
 
     /** A step at position 0 carries the hop's deep prompts, when the session has them. */
@@ -204,156 +243,95 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         return step;
     }
 
-    private static void checkPosition(HopState hop, StepResult result, long expected) {
+    private void checkPosition(HopState hop, StepResult result, long expected) {
         if (result.getPosition() != expected) {
-            throw new HopFailedException(hop.remote.server(), "it holds " + result.getPosition() + " tokens where the client "
-                    + "expects " + expected);
+            throw failedOn(new HopFailedException(hop.remote.server(), "it holds " + result.getPosition() + " tokens where the client "
+                    + "expects " + expected));
         }
-    }
-
-    /** Replaces the failed server's hop by a new route over its blocks, rebuilt from the hop's history. */
-    private void replace(ServerInfo failed) {
-        int index = -1;
-        for (int i = 0; i < hops.size(); i++) {
-            if (hops.get(i).remote.server().serverId().equals(failed.serverId())) {
-                index = i;
-            }
-        }
-        if (index < 0) {
-            return;   // the route is already rebuilt
-        }
-        HopState old = hops.remove(index);
-        onLoop(() -> {
-            old.remote.close();
-            return Future.succeededFuture();
-        });
-        List<HopState> fresh;
-        try {
-            fresh = open(old.remote.blocks(), old.history);
-        } catch (RuntimeException e) {
-            hops.add(index, old);   // keep the slot so the next attempt reroutes it again
-            throw e;
-        }
-        hops.addAll(index, fresh);
-        LOG.info("Blocks " + old.remote.blocks() + " now go through " + fresh.stream()
-                .map(h -> h.remote.server().address() + " " + h.remote.blocks()).toList());
     }
 
     /** Plans a route over {@code blocks}, opens its sessions and, given a history, replays it through them. */
     private List<HopState> open(BlockRange blocks, History history) {
-        List<ServerInfo> servers = swarm.servers(model);
-        Route route = swarm.planner().planInference(servers, new RouteRequest(model.name(), blocks,
+        Route route = swarm.planner().planInference(swarm.servers(model), new RouteRequest(model.name(), blocks,
                 (long) batch * maxLength, Map.of(), swarm.filter(), swarm.bans()));
         List<HopState> opened = new ArrayList<>();
-        for (Hop hop : route.hops()) {
-            RemoteHop remote = new RemoteHop(hop.server(), hop.blocks(), swarm.context());
-            HopState state = new HopState(remote);
-            opened.add(state);
-            try {
-                CompletableFuture<String> session = onLoop(() -> remote.open(swarm.grpc(), maxLength, batch,
-                        options.allocationTimeout().toMillis()));
-                session.get(options.stepTimeout().toMillis(), TimeUnit.MILLISECONDS);
-            } catch (ExecutionException | TimeoutException | InterruptedException e) {
-                opened.forEach(h -> onLoop(() -> {
-                    h.remote.close();
-                    return Future.succeededFuture();
-                }));
-                Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-                throw cause instanceof HopFailedException f ? f
-                        : new HopFailedException(hop.server(), "could not open a session: " + cause.getMessage());
+        try {
+            for (Hop hop : route.hops()) {
+                HopState state = new HopState(new RemoteHop(hop.server(), hop.blocks(), this::pushFailed));
+                opened.add(state);
+                await(swarm.onLoop(() -> state.remote.open(swarm.grpc(), maxLength, batch,
+                        options.allocationTimeout().toMillis())), state, 0);
             }
-        }
-        dev.pollen.protocol.grpc.Tensor replay = history == null ? null : history.all();
-        if (replay != null) {
-            long stepId = nextStepId++;
-            for (HopState hop : opened) {
-                InferenceStep step = withPrompts(InferenceStep.newBuilder().setStepId(stepId).setPosition(0).setHidden(replay),
-                        hop).build();
-                StepResult result = await(onLoop(() -> hop.remote.step(step, true)), hop, stepId);
-                checkPosition(hop, result, history.length());
-                hop.history.record(0, replay);
-                replay = result.getHidden();
+            WireTensor replay = history == null ? null : history.all();
+            if (replay != null) {
+                long stepId = nextStepId++;
+                for (HopState hop : opened) {
+                    InferenceStep step = withPrompts(InferenceStep.newBuilder().setStepId(stepId).setPosition(0)
+                            .setHidden(replay), hop).build();
+                    StepResult result = await(swarm.onLoop(() -> hop.remote.step(step, true)), hop, stepId);
+                    checkPosition(hop, result, history.length());
+                    hop.history.record(0, replay);
+                    replay = result.getHidden();
+                }
             }
+        } catch (RuntimeException e) {
+            opened.forEach(h -> swarm.onLoop(() -> {
+                h.remote.close();
+                return Future.succeededFuture();
+            }));
+            throw e;
         }
         return opened;
     }
 
-    private StepResult await(CompletableFuture<StepResult> future, HopState hop, long stepId) {
+    /**
+     * A server reports that it could not push step {@code failed.step_id} on (event loop): the wait
+     * for the next hop's result fails now, as a failure of the link, not of the next server.
+     */
+    private void pushFailed(RemoteHop from, PushFailed failed) {
+        for (HopState hop : List.copyOf(hops)) {
+            if (hop.remote.isSession(failed.getSessionId())) {
+                hop.remote.fail(failed.getStepId(), new PushFailedException(from.server(), hop.remote.server(),
+                        failed.getReason()));
+            }
+        }
+    }
+
+    /** Waits for a hop's answer within the step timeout; any failure becomes the hop's {@link HopFailedException}. */
+    private <T> T await(CompletableFuture<T> future, HopState hop, long stepId) {
         try {
             return future.get(options.stepTimeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            onLoop(() -> {
+            swarm.onLoop(() -> {
                 hops.forEach(h -> h.remote.abandon(stepId));
                 return Future.succeededFuture();
             });
-            throw new HopFailedException(hop.remote.server(), "no result within " + options.stepTimeout().toMillis() + " ms");
+            throw failedOn(new HopFailedException(hop.remote.server(), "no answer within "
+                    + options.stepTimeout().toMillis() + " ms"));
         } catch (ExecutionException e) {
-            throw e.getCause() instanceof HopFailedException f ? f
-                    : new HopFailedException(hop.remote.server(), String.valueOf(e.getCause().getMessage()));
+            throw failedOn(e.getCause() instanceof HopFailedException f ? f
+                    : new HopFailedException(hop.remote.server(), String.valueOf(e.getCause())));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new SwarmUnavailableException("Interrupted while waiting for " + hop.remote.server().address(), e);
         }
     }
 
-    private <T> CompletableFuture<T> onLoop(Supplier<Future<T>> work) {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        swarm.context().runOnContext(v -> {
-            try {
-                work.get().onComplete(ar -> {
-                    if (ar.succeeded()) {
-                        result.complete(ar.result());
-                    } else {
-                        result.completeExceptionally(ar.cause());
-                    }
-                });
-            } catch (RuntimeException e) {
-                result.completeExceptionally(e);
-            }
-        });
-        return result;
-    }
-
-    private List<CompletableFuture<StepResult>> onLoopAll(Supplier<List<Future<StepResult>>> work) {
-        List<CompletableFuture<StepResult>> results = new ArrayList<>();
-        for (int i = 0; i < hops.size(); i++) {
-            results.add(new CompletableFuture<>());
+    /** Notes what the next try must mend: a relayed link, or a server's hop to replace. */
+    private HopFailedException failedOn(HopFailedException e) {
+        if (e instanceof PushFailedException push) {
+            relayed.add(new Link(push.from().serverId(), push.to().serverId()));
+        } else {
+            failedServers.add(e.server().serverId());
         }
-        swarm.context().runOnContext(v -> {
-            List<Future<StepResult>> futures = work.get();
-            for (int i = 0; i < futures.size(); i++) {
-                CompletableFuture<StepResult> target = results.get(i);
-                futures.get(i).onComplete(ar -> {
-                    if (ar.succeeded()) {
-                        target.complete(ar.result());
-                    } else {
-                        target.completeExceptionally(ar.cause());
-                    }
-                });
-            }
-        });
-        return results;
-    }
-
-    private long backoff(int attempt) {
-        long millis = options.backoffInitial().toMillis() << Math.min(20, attempt - 2);
-        return Math.min(millis, options.backoffMax().toMillis());
-    }
-
-    private static void sleep(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new SwarmUnavailableException("Interrupted while backing off", e);
-        }
+        return e;
     }
 
     @Override
     public void close() {
         List<HopState> closing = new ArrayList<>(hops);
         hops.clear();
-        onLoop(() -> {
+        swarm.onLoop(() -> {
             closing.forEach(h -> h.remote.close());
             return Future.succeededFuture();
         });

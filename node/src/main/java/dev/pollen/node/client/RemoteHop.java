@@ -9,8 +9,8 @@ import dev.pollen.protocol.grpc.InferenceRequest;
 import dev.pollen.protocol.grpc.InferenceResponse;
 import dev.pollen.protocol.grpc.InferenceStep;
 import dev.pollen.protocol.grpc.OpenSession;
+import dev.pollen.protocol.grpc.PushFailed;
 import dev.pollen.protocol.grpc.StepResult;
-import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.net.SocketAddress;
@@ -20,6 +20,7 @@ import io.vertx.grpc.common.GrpcStatus;
 
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.BiConsumer;
 
 /**
  * One hop of a client's route: an open inference stream to one server for a range of blocks.
@@ -29,16 +30,17 @@ import java.util.Map;
 final class RemoteHop {
     private final ServerInfo server;
     private final BlockRange blocks;
-    private final Context context;
+    private final BiConsumer<RemoteHop, PushFailed> pushFailures;
     private GrpcClientRequest<InferenceRequest, InferenceResponse> stream;
     private final Promise<String> opened = Promise.promise();
     private final Map<Long, Promise<StepResult>> pending = new HashMap<>();
     private HopFailedException failure;
 
-    RemoteHop(ServerInfo server, BlockRange blocks, Context context) {
+    /** @param pushFailures hears the server's reports of pushes to the next server that failed */
+    RemoteHop(ServerInfo server, BlockRange blocks, BiConsumer<RemoteHop, PushFailed> pushFailures) {
         this.server = server;
         this.blocks = blocks;
-        this.context = context;
+        this.pushFailures = pushFailures;
     }
 
     ServerInfo server() {
@@ -89,7 +91,22 @@ final class RemoteHop {
                     promise.tryComplete(response.getResult());
                 }
             }
+            case PUSH_FAILED -> pushFailures.accept(this, response.getPushFailed());
             default -> { }
+        }
+    }
+
+    /** Whether this hop's session on its server is {@code sessionId}. */
+    boolean isSession(String sessionId) {
+        Future<String> id = opened.future();
+        return id.succeeded() && id.result().equals(sessionId);
+    }
+
+    /** Fails the wait for one step's result (its input will not come), keeping the stream open. */
+    void fail(long stepId, HopFailedException e) {
+        Promise<StepResult> promise = pending.remove(stepId);
+        if (promise != null) {
+            promise.tryFail(e);
         }
     }
 

@@ -57,12 +57,14 @@ public final class RemoteSequence {
     private final SwarmClient swarm;
     private final ModelInfo model;
     private final Duration callTimeout;
-    private final int maxAttempts;
+    private final RetryPolicy retry;
     private final long chunkTokens;
     private final SplittableRandom random = new SplittableRandom();
     private int failovers;
 
     /**
+     * @param maxAttempts tries of one forward or backward pass, failovers included (the rest of
+     *                    {@link RetryPolicy#defaults()} applies)
      * @param chunkTokens the most tokens (batch rows x sequence) one call carries; longer batches are
      *                    split along the batch
      */
@@ -70,7 +72,7 @@ public final class RemoteSequence {
         this.swarm = swarm;
         this.model = model;
         this.callTimeout = callTimeout;
-        this.maxAttempts = maxAttempts;
+        this.retry = RetryPolicy.defaults().withMaxAttempts(maxAttempts);
         this.chunkTokens = chunkTokens;
     }
 
@@ -89,38 +91,68 @@ public final class RemoteSequence {
      * @param deepPrompts null, or (range.length, batch, prefix, hidden)
      */
     public Pass forward(Tensor hidden, Tensor deepPrompts, BlockRange range) {
+        Failover failover = new Failover(retry, swarm.bans(), "A forward pass through blocks " + range);
+        try {
+            return forward(hidden, deepPrompts, range, failover);
+        } finally {
+            counted(failover);
+        }
+    }
+
+    /** One hop at a time, each planned over the blocks still to run; a failed hop is planned again. */
+    private Pass forward(Tensor hidden, Tensor deepPrompts, BlockRange range, Failover failover) {
         List<HopInput> hops = new ArrayList<>();
         Tensor x = hidden;
         int block = range.start();
-        int attempts = 0;
         while (block < range.end()) {
             BlockRange rest = BlockRange.of(block, range.end());
-            Hop hop = swarm.planner().planTraining(swarm.servers(model),
-                    new RouteRequest(model.name(), rest, 0, Map.of(), swarm.filter(), swarm.bans()), random).hops().get(0);
-            Tensor prompts = slice(deepPrompts, range, hop.blocks());
-            try {
-                Tensor out = call(hop.server(), hop.blocks(), x, prompts, null).output;
-                hops.add(new HopInput(hop.server(), hop.blocks(), x));
-                x = out;
-                block = hop.blocks().end();
-            } catch (HopFailedException e) {
-                attempts = failed(e, attempts);
-            }
+            Tensor input = x;
+            HopOutput done = failover.run(() -> {
+                Hop hop = swarm.planner().planTraining(swarm.servers(model), new RouteRequest(model.name(), rest, 0, Map.of(),
+                        swarm.filter(), swarm.bans()), random).hops().get(0);
+                return new HopOutput(hop, call(hop.server(), hop.blocks(), input, slice(deepPrompts, range, hop.blocks()),
+                        null).output);
+            });
+            hops.add(new HopInput(done.hop().server(), done.hop().blocks(), input));
+            x = done.output();
+            block = done.hop().blocks().end();
         }
         return new Pass(hops, x);
     }
 
+    private record HopOutput(Hop hop, Tensor output) {
+    }
+
     /**
      * The gradient of the pass's input (and of its deep prompts) from the gradient of its output.
-     * A hop whose server fails is recomputed on others: forward from the hop's input, then backward.
+     * A hop whose server fails is recomputed on others: forward from the hop's input, then backward,
+     * within the same bound on tries as the rest of the pass.
      */
     public Gradients backward(Pass pass, Tensor gradOutput, Tensor deepPrompts, BlockRange range) {
+        Failover failover = new Failover(retry, swarm.bans(), "A backward pass through blocks " + range);
+        try {
+            return backward(pass, gradOutput, deepPrompts, range, failover);
+        } finally {
+            counted(failover);
+        }
+    }
+
+    private Gradients backward(Pass pass, Tensor gradOutput, Tensor deepPrompts, BlockRange range, Failover failover) {
         Tensor grad = gradOutput;
         List<Tensor> promptGrads = new ArrayList<>();
         for (int i = pass.hops().size() - 1; i >= 0; i--) {
             HopInput hop = pass.hops().get(i);
             Tensor prompts = slice(deepPrompts, range, hop.blocks());
-            Gradients g = backwardHop(hop, grad, prompts, 0);
+            Gradients g;
+            try {
+                Result r = call(hop.server(), hop.blocks(), hop.input(), prompts, grad);
+                g = new Gradients(r.output, r.promptGrad);
+            } catch (HopFailedException e) {
+                failover.failed(e);
+                // Recompute the hop's blocks on other servers, then backward through them.
+                Pass again = forward(hop.input(), prompts, hop.blocks(), failover);
+                g = backward(again, grad, prompts, hop.blocks(), failover);
+            }
             grad = g.input();
             if (g.deepPrompts() != null) {
                 promptGrads.add(0, g.deepPrompts());
@@ -130,31 +162,8 @@ public final class RemoteSequence {
         return new Gradients(grad, promptGrad);
     }
 
-    private Gradients backwardHop(HopInput hop, Tensor grad, Tensor prompts, int attempts) {
-        try {
-            Result r = call(hop.server(), hop.blocks(), hop.input(), prompts, grad);
-            return new Gradients(r.output, r.promptGrad);
-        } catch (HopFailedException e) {
-            failed(e, attempts);
-            // Recompute the hop's blocks on other servers, then backward through them.
-            Pass again = forward(hop.input(), prompts, hop.blocks());
-            return backward(again, grad, prompts, hop.blocks());
-        }
-    }
-
-    private int failed(HopFailedException e, int attempts) {
-        if (e.isClientError()) {
-            throw new IllegalArgumentException(e.getMessage(), e);
-        }
-        synchronized (this) {
-            failovers++;
-        }
-        swarm.bans().ban(e.server().serverId());
-        if (attempts + 1 >= maxAttempts) {
-            throw new SwarmUnavailableException("A training pass failed " + maxAttempts + " times; the last: " + e.getMessage(), e);
-        }
-        LOG.info("Training hop failed (" + e.getMessage() + "); recomputing its blocks on another server");
-        return attempts + 1;
+    private synchronized void counted(Failover failover) {
+        failovers += failover.failovers();
     }
 
     private static Tensor slice(Tensor deepPrompts, BlockRange whole, BlockRange part) {
@@ -202,22 +211,16 @@ public final class RemoteSequence {
     }
 
     private <Req, Resp> Resp unary(ServerInfo server, ServiceMethod<Resp, Req> method, Req message) {
-        CompletableFuture<Resp> result = new CompletableFuture<>();
         SocketAddress address = SocketAddress.inetSocketAddress(server.port(), server.host());
-        swarm.context().runOnContext(v -> swarm.grpc().request(address, method).compose((GrpcClientRequest<Req, Resp> request) -> {
-            request.end(message);
-            return request.response();
-        }).compose(response -> response.last().recover(e -> {
-            GrpcStatus status = response.status();
-            return Future.failedFuture(new HopFailedException(server, (status == null ? "failed" : status.name()) + ": "
-                    + GrpcMessages.statusMessage(response), status));
-        })).onComplete(ar -> {
-            if (ar.succeeded()) {
-                result.complete(ar.result());
-            } else {
-                result.completeExceptionally(ar.cause());
-            }
-        }));
+        CompletableFuture<Resp> result = swarm.onLoop(() -> swarm.grpc().request(address, method)
+                .compose((GrpcClientRequest<Req, Resp> request) -> {
+                    request.end(message);
+                    return request.response();
+                }).compose(response -> response.last().recover(e -> {
+                    GrpcStatus status = response.status();
+                    return Future.failedFuture(new HopFailedException(server, (status == null ? "failed" : status.name()) + ": "
+                            + GrpcMessages.statusMessage(response), status));
+                })));
         try {
             return result.get(callTimeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {

@@ -12,6 +12,7 @@ import dev.pollen.protocol.grpc.BlockServiceGrpcClient;
 import dev.pollen.protocol.grpc.InfoRequest;
 import dev.pollen.protocol.grpc.InfoResponse;
 import io.vertx.core.Context;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
@@ -20,6 +21,8 @@ import io.vertx.grpc.client.GrpcClientOptions;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Supplier;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -73,6 +76,28 @@ public final class SwarmClient implements AutoCloseable {
     /** The directory, for callers that read it without blocking (the web gateway's state page). */
     public ServerDirectory directory() {
         return directory;
+    }
+
+    /**
+     * Runs {@code work} on this client's event loop and hands its outcome to the calling thread: the
+     * one bridge between the client's blocking callers (generation and training threads) and Vert.x.
+     */
+    <T> CompletableFuture<T> onLoop(Supplier<Future<T>> work) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        context.runOnContext(v -> {
+            try {
+                work.get().onComplete(ar -> {
+                    if (ar.succeeded()) {
+                        result.complete(ar.result());
+                    } else {
+                        result.completeExceptionally(ar.cause());
+                    }
+                });
+            } catch (RuntimeException e) {
+                result.completeExceptionally(e);
+            }
+        });
+        return result;
     }
 
     /** Every model the swarm serves (blocking). */

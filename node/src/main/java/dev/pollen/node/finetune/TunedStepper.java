@@ -39,7 +39,7 @@ public final class TunedStepper implements BlockStepper, AutoCloseable {
                             options)));
             case DEEP_PTUNE -> {
                 InferenceSession session = new InferenceSession(swarm, model, maxLength + params.prefixLength(), batch, options);
-                dev.pollen.protocol.grpc.DType wire = options.wireDtype();
+                dev.pollen.protocol.grpc.WireDType wire = options.wireDtype();
                 session.deepPrompts(range -> {
                     Tensor deep = params.deep().detach().narrow(0, range.start(), range.length());
                     Tensor expanded = deep.unsqueeze(1).expand(deep.size(0), batch, deep.size(1), deep.size(2)).contiguous();

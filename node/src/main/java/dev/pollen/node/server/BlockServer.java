@@ -1,13 +1,11 @@
 package dev.pollen.node.server;
 
-import dev.pollen.node.wire.Http2Windows;
-import dev.pollen.node.wire.TensorBridge;
-
 import dev.pollen.inference.bench.ThroughputProbe;
 import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.config.ModelConfig;
-import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.inference.tensor.Torch;
+import dev.pollen.node.wire.Http2Windows;
+import dev.pollen.node.wire.TensorBridge;
 import dev.pollen.protocol.BlockRange;
 import dev.pollen.protocol.ModelInfo;
 import dev.pollen.protocol.ServerInfo;
@@ -15,7 +13,6 @@ import dev.pollen.protocol.ServerState;
 import dev.pollen.protocol.grpc.InfoResponse;
 import dev.pollen.scheduler.directory.ServerDirectory;
 import dev.pollen.scheduler.selection.BlockSelection;
-import dev.pollen.scheduler.selection.Rebalancer;
 import dev.pollen.scheduler.throughput.Throughput;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -31,47 +28,50 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.IntConsumer;
 import java.util.logging.Logger;
 
 /**
- * A block server: loads a span of a model, serves it over gRPC and keeps its record in the swarm
- * directory. Start: register the model (refusing other weights under its name), choose the span,
- * announce JOINING, load the span and measure it on the compute worker, listen, announce ONLINE.
- * Stop: announce DRAINING, let open sessions finish for a bounded time, withdraw the record, close.
+ * A block server's lifecycle, and only that. Start: register the model (refusing other weights
+ * under its name), choose the span, announce it JOINING, load and measure it ({@link HostedSpan}),
+ * listen ({@link BlockServiceHandler} over {@link InferenceSessions} and the {@link StepPipeline}),
+ * announce ONLINE; then ping neighbours, close idle sessions and, with {@code --num-blocks}, move
+ * ({@link Rebalancing}). Stop: announce DRAINING, let open sessions finish for a bounded time,
+ * withdraw the record, close.
  */
 public final class BlockServer extends VerticleBase {
     private static final Logger LOG = Logger.getLogger(BlockServer.class.getName());
     /** How long a stopping server waits for its open sessions to end before closing them. */
     public static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(10);
     public static final String VERSION = "0.1.0";
+    /** The network rate is measured on the first ping round and every this many rounds after it. */
+    static final int NETWORK_PROBE_ROUNDS = 30;
+    /** Bytes of one bandwidth probe. */
+    static final int NETWORK_PROBE_BYTES = 4 << 20;
 
     private final ServerSettings settings;
     private final ServerDirectory directory;
     private final IntConsumer loadProgress;
     private final String serverId = UUID.randomUUID().toString();
     private ComputeWorker compute;
-    private BlockSpan span;
     private ModelConfig config;
     private String fingerprint;
-    private SessionManager sessions;
+    private BlockRange chosen;          // the span announced while it loads
+    private HostedSpan span;
     private CacheBudget budget;
+    private InferenceSessions sessions;
+    private StepPipeline pipeline;
+    private PushClient push;
     private Announcer announcer;
     private HttpServer http;
-    private GrpcClient pushClient;
-    private Throughput throughput;
+    private GrpcClient pushGrpc;
+    private volatile Throughput throughput;
+    private NeighbourPinger pinger;
+    private Rebalancing rebalancing;
     private long idleTimer = -1;
     private long pingTimer = -1;
-    private long rebalanceTimer = -1;
-    private TrainingHandler training;
-    private boolean moving;
-    private final java.util.SplittableRandom random = new java.util.SplittableRandom();
-    private NeighbourPinger pinger;
     private int pingRounds;
-    /** The network rate is measured on the first ping round and every this many rounds after it. */
-    static final int NETWORK_PROBE_ROUNDS = 30;
-    /** Bytes of one bandwidth probe. */
-    static final int NETWORK_PROBE_BYTES = 4 << 20;
 
     public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress) {
         this.settings = settings;
@@ -83,75 +83,85 @@ public final class BlockServer extends VerticleBase {
         return serverId;
     }
 
-    /** The compute worker, for tests in this package. */
-    ComputeWorker compute() {
-        return compute;
-    }
-
-    /** The session manager, for tests in this package. */
     /** Inference sessions open on this server now. */
     public int openSessions() {
-        return sessions == null ? 0 : sessions.openSessions();
-    }
-
-    SessionManager sessions() {
-        return sessions;
+        return sessions == null ? 0 : sessions.open();
     }
 
     public int port() {
         return http.actualPort();
     }
 
+    /** The blocks this server serves now (or is loading, before it serves). */
     public BlockRange blocks() {
-        BlockSpan current = sessions != null ? sessions.span() : span;
-        return BlockRange.of(current.start(), current.end());
+        return span != null ? span.blocks() : chosen;
+    }
+
+    /** The compute worker, for tests in this package. */
+    ComputeWorker compute() {
+        return compute;
+    }
+
+    /** The step pipeline, for tests in this package. */
+    StepPipeline pipeline() {
+        return pipeline;
+    }
+
+    /** Where this server pushes to, for tests in this package. */
+    PushClient push() {
+        return push;
+    }
+
+    /** The rebalancing schedule's mean period; {@code --num-blocks} servers only. */
+    public Duration rebalancePeriod() {
+        return Rebalancing.period(settings);
     }
 
     @Override
     public Future<?> start() {
         compute = new ComputeWorker("pollen-compute-0", 1024);
-        Torch.setThreads(settings.computeThreads());
+        Torch.setThreads(settings.compute().threads());
         return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
-                    try (Checkpoint checkpoint = Checkpoint.open(settings.modelDir())) {
-                        return new Object[] {checkpoint.config(), checkpoint.fingerprint()};
+                    try (Checkpoint checkpoint = Checkpoint.open(settings.model().dir())) {
+                        config = checkpoint.config();
+                        fingerprint = checkpoint.fingerprint();
+                        return new ModelInfo(settings.model().name(), config.numLayers(), fingerprint);
                     }
                 }), context)
-                .compose(read -> {
-                    config = (ModelConfig) read[0];
-                    fingerprint = (String) read[1];
-                    return Future.fromCompletionStage(directory.registerModel(
-                            new ModelInfo(settings.modelName(), config.numLayers(), fingerprint)), context);
-                })
+                .compose(model -> Future.fromCompletionStage(directory.registerModel(model), context))
                 .compose(registered -> {
                     if (!registered.fingerprint().equals(fingerprint) || registered.numBlocks() != config.numLayers()) {
                         return Future.failedFuture(new IllegalStateException("The swarm already serves a model named '"
-                                + settings.modelName() + "' with other weights (fingerprint " + registered.fingerprint()
+                                + settings.model().name() + "' with other weights (fingerprint " + registered.fingerprint()
                                 + ", this checkpoint's is " + fingerprint + "); choose another --model-name"));
                     }
                     return chooseBlocks();
                 })
                 .compose(blocks -> {
-                    budget = new CacheBudget(vertx, settings.cacheTokens());
-                    announcer = new Announcer(vertx, context, directory, this::record, settings.announcePeriod(),
-                            settings.recordTimeToLive());
-                    LOG.info("Loading blocks " + blocks + " of " + settings.modelName() + " (" + config.numLayers()
-                            + " blocks) from " + settings.modelDir());
+                    chosen = blocks;
+                    budget = new CacheBudget(vertx, settings.limits().cacheTokens());
+                    announcer = new Announcer(vertx, context, directory, this::record, settings.network().announcePeriod(),
+                            settings.network().recordTimeToLive());
+                    LOG.info("Loading blocks " + blocks + " of " + settings.model().name() + " (" + config.numLayers()
+                            + " blocks) from " + settings.model().dir());
                     return announcer.announce(ServerState.JOINING).compose(v -> load(blocks));
                 })
                 .compose(v -> listen())
                 .compose(v -> {
-                    idleTimer = vertx.setPeriodic(SessionManager.idleCheckPeriod().toMillis(), id -> sessions.closeIdle());
-                    pinger = new NeighbourPinger(context, directory, pushClient, this::blocks, settings.modelName(), serverId,
-                            settings.stepTimeout());
-                    pingTimer = vertx.setPeriodic(settings.announcePeriod().toMillis(), id -> pinger.round()
+                    idleTimer = vertx.setPeriodic(InferenceSessions.IDLE_CHECK_PERIOD.toMillis(), id -> sessions.closeIdle());
+                    pinger = new NeighbourPinger(context, directory, pushGrpc, this::blocks, settings.model().name(), serverId,
+                            settings.compute().stepTimeout());
+                    pingTimer = vertx.setPeriodic(settings.network().announcePeriod().toMillis(), id -> pinger.round()
                             .compose(done -> ++pingRounds % NETWORK_PROBE_ROUNDS == 1 ? measureNetwork() : Future.succeededFuture()));
-                    if (settings.blocks() == null && settings.balanceQuality() > 0) {
-                        scheduleRebalance();
+                    if (settings.placement().chosen() && settings.placement().balanceQuality() > 0) {
+                        rebalancing = new Rebalancing(context, directory, settings, serverId, config.numLayers(), span, compute,
+                                announcer);
+                        rebalancing.start();
                     }
                     return announcer.announce(ServerState.ONLINE);
                 })
-                .onSuccess(v -> LOG.info("Serving blocks " + blocks() + " of " + settings.modelName() + " at "
-                        + settings.host() + ":" + port() + " in swarm '" + settings.swarm() + "'"))
+                .onSuccess(v -> LOG.info("Serving blocks " + blocks() + " of " + settings.model().name() + " at "
+                        + settings.network().host() + ":" + port()))
                 .recover(e -> {
                     // A server that failed to start withdraws whatever it announced and frees what it holds.
                     Future<Void> withdrawn = announcer == null ? Future.succeededFuture() : announcer.withdraw(serverId);
@@ -160,72 +170,84 @@ public final class BlockServer extends VerticleBase {
     }
 
     private Future<BlockRange> chooseBlocks() {
-        if (settings.blocks() != null) {
-            if (settings.blocks().end() > config.numLayers()) {
-                return Future.failedFuture(new IllegalArgumentException("Blocks " + settings.blocks() + " are outside the "
-                        + config.numLayers() + " blocks of " + settings.modelName()));
+        BlockRange fixed = settings.placement().blocks();
+        if (fixed != null) {
+            if (fixed.end() > config.numLayers()) {
+                return Future.failedFuture(new IllegalArgumentException("Blocks " + fixed + " are outside the "
+                        + config.numLayers() + " blocks of " + settings.model().name()));
             }
-            return Future.succeededFuture(settings.blocks());
+            return Future.succeededFuture(fixed);
         }
-        return Future.fromCompletionStage(directory.servers(settings.modelName()), context)
-                .map(servers -> BlockSelection.choose(servers, config.numLayers(), settings.numBlocks()));
+        return Future.fromCompletionStage(directory.servers(settings.model().name()), context)
+                .map(servers -> BlockSelection.choose(servers, config.numLayers(), settings.placement().numBlocks()));
     }
 
+    /** Loads the span and, unless a throughput was given, measures it on the compute thread. */
     private Future<Void> load(BlockRange blocks) {
-        return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
-            try (Checkpoint checkpoint = Checkpoint.open(settings.modelDir())) {
-                BlockSpan loaded = BlockSpan.load(checkpoint, blocks.start(), blocks.end(), settings.dtype(), loadProgress);
-                ThroughputProbe.Rates rates = settings.throughput() >= 0 ? null
-                        : ThroughputProbe.measure(loaded, 20, ThroughputProbe.FORWARD_TOKENS);
-                return new Object[] {loaded, rates};
+        return Future.fromCompletionStage(HostedSpan.load(compute, settings.model().dir(), blocks, settings.compute().dtype(),
+                loadProgress), context).compose(loaded -> {
+            span = loaded;
+            if (!settings.compute().measured()) {
+                double given = settings.compute().throughput();
+                // The network rate is not measured yet: on its own the compute rate decides.
+                throughput = new Throughput(given, given, Double.MAX_VALUE);
+                return Future.succeededFuture();
             }
-        }), context).map(loaded -> {
-            span = (BlockSpan) loaded[0];
-            ThroughputProbe.Rates rates = (ThroughputProbe.Rates) loaded[1];
-            // The network rate is not measured yet: on its own the compute rate decides.
-            throughput = rates == null ? new Throughput(settings.throughput(), settings.throughput(), Double.MAX_VALUE)
-                    : new Throughput(rates.inferenceRps(), rates.forwardRps(), Double.MAX_VALUE);
-            if (rates != null) {
+            return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE,
+                    () -> ThroughputProbe.measure(loaded.current(), 20, ThroughputProbe.FORWARD_TOKENS)), context).map(rates -> {
+                throughput = new Throughput(rates.inferenceRps(), rates.forwardRps(), Double.MAX_VALUE);
                 LOG.info(String.format("Measured %.1f inference steps/s and %.2f %d-token forward passes/s per block",
                         rates.inferenceRps(), rates.forwardRps(), rates.forwardTokens()));
-            }
-            return null;
+                return null;
+            });
         });
     }
 
     private Future<Void> listen() {
-        sessions = new SessionManager(context, span, compute, budget, settings);
-        pushClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(settings.maxMessageBytes()),
+        StepChecks checks = new StepChecks(settings.limits());
+        sessions = new InferenceSessions(context, span, compute, budget, checks, settings);
+        pipeline = new StepPipeline(context, compute, span, checks, settings.compute());
+        pushGrpc = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(settings.network().maxMessageBytes()),
                 Http2Windows.client());
-        training = new TrainingHandler(context, span, compute, settings);
-        BlockServiceHandler handler = new BlockServiceHandler(sessions, this::info,
-                new PushClient(pushClient), training, settings.maxMessageBytes());
-        GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(settings.maxMessageBytes()));
+        push = new PushClient(pushGrpc);
+        BlockServiceHandler handler = new BlockServiceHandler(sessions, pipeline, this::info, push,
+                settings.network().maxMessageBytes());
+        GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(settings.network().maxMessageBytes()));
         handler.bind(grpc);
-        http = vertx.createHttpServer(Http2Windows.server(new HttpServerOptions().setHost(settings.host()).setPort(settings.port())));
+        http = vertx.createHttpServer(Http2Windows.server(new HttpServerOptions().setHost(settings.network().host())
+                .setPort(settings.network().port())));
         return http.requestHandler(grpc).listen().mapEmpty();
     }
 
+    /**
+     * This server's directory record in {@code state}. While JOINING it names the blocks it is
+     * loading, with the throughput it was given (none when it is still to be measured): block
+     * selection counts it there, so servers joining together spread out, but routes and coverage
+     * take ONLINE servers only.
+     */
     private ServerInfo record(ServerState state) {
-        BlockRange blocks = span != null ? blocks() : settings.blocks() != null ? settings.blocks() : BlockRange.of(0, 1);
-        double effective = throughput == null ? 0 : throughput.effective(blocks.length());
-        return new ServerInfo(serverId, settings.modelName(), fingerprint, blocks, state, settings.host(),
-                settings.publicPort() > 0 ? settings.publicPort() : http == null ? 0 : port(), effective, throughput == null ? 0 : throughput.inferenceRps(),
-                throughput == null ? 0 : throughput.forwardRps(), budget.left(), settings.dtype().torchName(), "none",
-                List.of(), VERSION, settings.publicName(), pinger == null ? Map.of() : pinger.averages());
+        BlockRange blocks = blocks();
+        double given = Math.max(0, settings.compute().throughput());
+        Throughput rates = throughput != null ? throughput : new Throughput(given, given, Double.MAX_VALUE);
+        ServerSettings.Network network = settings.network();
+        int port = network.publicPort() > 0 ? network.publicPort() : http == null ? 0 : port();
+        return new ServerInfo(serverId, settings.model().name(), fingerprint, blocks, state, network.host(), port,
+                rates.effective(blocks.length()), rates.inferenceRps(), rates.forwardRps(), budget.left(), settings.compute().dtype().torchName(), "none", List.of(), VERSION, network.publicName(),
+                pinger == null ? Map.of() : pinger.averages());
     }
 
     private InfoResponse info() {
-        StepCounters.Snapshot counters = sessions.counters();
-        return InfoResponse.newBuilder().setServerId(serverId).setModel(settings.modelName())
+        StepCounters.Snapshot counters = pipeline.counters();
+        Throughput rates = throughput;
+        return InfoResponse.newBuilder().setServerId(serverId).setModel(settings.model().name())
                 .setModelFingerprint(fingerprint).setStart(blocks().start()).setEnd(blocks().end())
                 .setNumBlocks(config.numLayers()).setHiddenSize(config.hiddenSize())
-                .setComputeDtype(TensorBridge.dtype(settings.dtype())).setCacheTokensLeft(budget.left())
-                .setMaxLength(settings.maxLength()).setMaxBatch(settings.maxBatch())
-                .setMaxMessageBytes(settings.maxMessageBytes()).setVersion(VERSION)
-                .setState(announcer.state().name()).setInferenceRps(throughput.inferenceRps())
-                .setForwardRps(throughput.forwardRps()).setPush(true)
-                .setNetworkRps(throughput.networkRps() == Double.MAX_VALUE ? 0 : throughput.networkRps())
+                .setComputeDtype(TensorBridge.dtype(settings.compute().dtype())).setCacheTokensLeft(budget.left())
+                .setMaxLength(settings.limits().maxLength()).setMaxBatch(settings.limits().maxBatch())
+                .setMaxMessageBytes(settings.network().maxMessageBytes()).setVersion(VERSION)
+                .setState(announcer.state().name()).setInferenceRps(rates.inferenceRps())
+                .setForwardRps(rates.forwardRps()).setPush(true)
+                .setNetworkRps(rates.networkRps() == Double.MAX_VALUE ? 0 : rates.networkRps())
                 .setInferenceSteps(counters.steps()).setInferenceWaitSeconds(counters.waitSeconds())
                 .setDecodeCalls(counters.decodeCalls()).setDecodeComputeSeconds(counters.decodeComputeSeconds())
                 .setWarmUps(counters.warmUps()).setWarmUpSeconds(counters.warmUpSeconds()).build();
@@ -238,11 +260,11 @@ public final class BlockServer extends VerticleBase {
      * against and keeps its compute rate.
      */
     private Future<Void> measureNetwork() {
-        if (!settings.measureNetwork()) {
+        if (!settings.network().measureNetwork()) {
             return Future.succeededFuture();
         }
         // The answer must fit this server's own message limit, which its gRPC client shares.
-        int bytes = Math.min(NETWORK_PROBE_BYTES, settings.maxMessageBytes() / 2);
+        int bytes = Math.min(NETWORK_PROBE_BYTES, settings.network().maxMessageBytes() / 2);
         return pinger.bandwidth(bytes).map(bandwidth -> {
             bandwidth.ifPresent(bytesPerSecond -> {
                 double rps = bytesPerSecond / (config.hiddenSize() * 2.0);
@@ -257,67 +279,12 @@ public final class BlockServer extends VerticleBase {
         });
     }
 
-    /**
-     * Checks whether moving would help the swarm at a randomized period (0.5 to 1.5 times
-     * {@link #rebalancePeriod()}), so servers do not all re-choose at once.
-     */
-    private void scheduleRebalance() {
-        long period = rebalancePeriod().toMillis();
-        rebalanceTimer = vertx.setTimer(Math.max(1, (long) (period * (0.5 + random.nextDouble()))), id -> {
-            rebalanceTimer = -1;
-            if (announcer.state() != ServerState.ONLINE || moving) {
-                scheduleRebalance();
-                return;
-            }
-            Future.fromCompletionStage(directory.servers(settings.modelName()), context)
-                    .compose(servers -> Rebalancer.rebalance(serverId, servers, config.numLayers(), settings.balanceQuality(),
-                            random).map(this::move).orElse(Future.succeededFuture()))
-                    .onFailure(e -> LOG.warning("The rebalancing check failed: " + e.getMessage()))
-                    .onComplete(v -> scheduleRebalance());
-        });
-    }
-
-    /** How often, on average, a server with --num-blocks checks whether to move: three announce periods. */
-    public Duration rebalancePeriod() {
-        return settings.announcePeriod().multipliedBy(3);
-    }
-
-    /**
-     * Moves to {@code target}: loads the new span while the old one keeps serving, switches new
-     * sessions to it and announces it, and frees the old span when its last session closes. Without
-     * the memory to hold both spans at once it does not move (the old blocks would go uncovered).
-     */
-    private Future<Void> move(BlockRange target) {
-        BlockRange from = blocks();
-        long needed = config.blockParameters() * target.length() * settings.dtype().bytes();
-        long available = Memory.availableBytes();
-        if (available < needed * 5 / 4) {
-            LOG.info("The swarm would gain if this server moved from " + from + " to " + target + ", but "
-                    + (available >> 20) + " MiB are free and the new span needs " + (needed >> 20) + " MiB; staying");
-            return Future.succeededFuture();
-        }
-        moving = true;
-        LOG.info("Moving from blocks " + from + " to " + target + " where the swarm needs them more; loading them first");
-        return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
-            try (Checkpoint checkpoint = Checkpoint.open(settings.modelDir())) {
-                return BlockSpan.load(checkpoint, target.start(), target.end(), settings.dtype(),
-                        i -> LOG.fine("Loaded block " + i + " for the move"));
-            }
-        }), context).map(loaded -> {
-            training.switchTo(loaded);
-            sessions.switchTo(loaded);
-            return null;
-        }).compose(v -> announcer.announce(ServerState.ONLINE))
-                .onSuccess(v -> LOG.info("Now serving blocks " + target + " (was " + from + ")"))
-                .onComplete(v -> moving = false);
-    }
-
     @Override
     public Future<?> stop() {
         if (announcer == null) {
             return closeResources();
         }
-        LOG.info("Stopping: draining " + (sessions == null ? 0 : sessions.openSessions()) + " open sessions");
+        LOG.info("Stopping: draining " + openSessions() + " open sessions");
         if (sessions != null) {
             sessions.drain();
         }
@@ -331,7 +298,7 @@ public final class BlockServer extends VerticleBase {
     }
 
     private void waitForSessions(Promise<Void> drained, long deadlineNanos) {
-        if (sessions == null || sessions.openSessions() == 0 || System.nanoTime() > deadlineNanos) {
+        if (openSessions() == 0 || System.nanoTime() > deadlineNanos) {
             drained.complete();
             return;
         }
@@ -345,23 +312,18 @@ public final class BlockServer extends VerticleBase {
         if (pingTimer >= 0) {
             vertx.cancelTimer(pingTimer);
         }
-        if (rebalanceTimer >= 0) {
-            vertx.cancelTimer(rebalanceTimer);
+        if (rebalancing != null) {
+            rebalancing.stop();
         }
         if (sessions != null) {
             sessions.closeAll();
         }
         Future<Void> closed = http == null ? Future.succeededFuture() : http.close();
-        return closed.eventually(() -> pushClient == null ? Future.succeededFuture() : pushClient.close())
+        return closed.eventually(() -> pushGrpc == null ? Future.succeededFuture() : pushGrpc.close())
                 .eventually(() -> {
                     if (compute != null) {
-                        BlockSpan toFree = sessions != null ? sessions.span() : span;
-                        compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
-                            if (toFree != null) {
-                                toFree.close();
-                            }
-                            return null;
-                        }).whenComplete((ok, e) -> compute.close());
+                        (span == null ? CompletableFuture.<Void>completedFuture(null) : span.close())
+                                .whenComplete((ok, e) -> compute.close());
                     }
                     return Future.succeededFuture();
                 });

@@ -1,5 +1,6 @@
 package dev.pollen.node.server;
 
+import com.google.protobuf.ByteString;
 import dev.pollen.protocol.grpc.BlockServiceGrpcService;
 import dev.pollen.protocol.grpc.InferenceRequest;
 import dev.pollen.protocol.grpc.InferenceResponse;
@@ -24,31 +25,32 @@ import java.util.logging.Logger;
 
 /**
  * The gRPC face of a block server: Info, the Inference stream, Push, Forward and Backward. Runs on
- * the event loop; everything LibTorch does goes through {@link SessionManager} to the compute worker.
+ * the event loop and only adapts calls: sessions open and close through {@link InferenceSessions},
+ * and every step and pass, whoever sends it, runs through the {@link StepPipeline}.
  */
 public final class BlockServiceHandler {
     private static final Logger LOG = Logger.getLogger(BlockServiceHandler.class.getName());
 
     /** The largest bandwidth probe a server answers. */
     public static final int MAX_ECHO_BYTES = 16 << 20;
-    private static final com.google.protobuf.ByteString ECHO = com.google.protobuf.ByteString.copyFrom(new byte[MAX_ECHO_BYTES]);
+    private static final ByteString ECHO = ByteString.copyFrom(new byte[MAX_ECHO_BYTES]);
 
-    private final SessionManager sessions;
+    private final InferenceSessions sessions;
+    private final StepPipeline pipeline;
     private final Supplier<InfoResponse> info;
     private final PushClient push;
-    private final TrainingHandler training;
     private final long maxMessageBytes;
 
-    public BlockServiceHandler(SessionManager sessions, Supplier<InfoResponse> info, PushClient push, TrainingHandler training,
-                               long maxMessageBytes) {
+    BlockServiceHandler(InferenceSessions sessions, StepPipeline pipeline, Supplier<InfoResponse> info, PushClient push,
+                        long maxMessageBytes) {
         this.maxMessageBytes = maxMessageBytes;
         this.sessions = sessions;
+        this.pipeline = pipeline;
         this.info = info;
         this.push = push;
-        this.training = training;
     }
 
-    public void bind(GrpcServer server) {
+    void bind(GrpcServer server) {
         server.callHandler(BlockServiceGrpcService.Info, request -> request.handler(message -> {
             if (message.getEchoBytes() < 0 || message.getEchoBytes() > MAX_ECHO_BYTES) {
                 fail(request.response(), new InvalidRequestException("An echo of " + message.getEchoBytes()
@@ -65,13 +67,13 @@ public final class BlockServiceHandler {
         server.callHandler(BlockServiceGrpcService.Push, this::push);
         server.callHandler(BlockServiceGrpcService.Forward, request -> {
             request.invalidMessageHandler(e -> fail(request.response(), invalid("forward request", e)));
-            request.handler(message -> training.forward(message)
+            request.handler(message -> pipeline.forward(message)
                     .onSuccess(response -> request.response().end(response))
                     .onFailure(e -> fail(request.response(), e)));
         });
         server.callHandler(BlockServiceGrpcService.Backward, request -> {
             request.invalidMessageHandler(e -> fail(request.response(), invalid("backward request", e)));
-            request.handler(message -> training.backward(message)
+            request.handler(message -> pipeline.backward(message)
                     .onSuccess(response -> request.response().end(response))
                     .onFailure(e -> fail(request.response(), e)));
         });
@@ -127,6 +129,9 @@ public final class BlockServiceHandler {
                         if (!ended[0]) {
                             response.write(result);
                         }
+                    }, e -> {
+                        finish.run();
+                        failOnce(response, ended, e);
                     }).onSuccess(opened -> {
                         if (ended[0]) {
                             sessions.close(opened);
@@ -162,8 +167,9 @@ public final class BlockServiceHandler {
 
     /**
      * A previous server's stream of pushed steps: each runs in the named session as if its client had
-     * sent it. The first step that fails ends the stream with its status; the pushing server logs it
-     * and opens a new stream for its next step.
+     * sent it. A pushed step that fails here fails its session, whose client hears it on its own
+     * stream and fails over from this server; the push stream then ends with the same status, which
+     * the pushing server does not take for a broken link.
      */
     private void push(GrpcServerRequest<PushRequest, PushResponse> request) {
         GrpcServerResponse<PushRequest, PushResponse> response = request.response();
@@ -178,13 +184,17 @@ public final class BlockServiceHandler {
             if (ended[0]) {
                 return;
             }
-            Future<Void> done;
+            ServerSession session;
             try {
-                done = runStep(sessions.find(message.getSessionId()), message.getStep());
-            } catch (RuntimeException e) {
-                done = Future.failedFuture(e);
+                session = sessions.find(message.getSessionId());
+            } catch (InvalidRequestException e) {
+                failOnce(response, ended, e);
+                return;
             }
-            done.onFailure(e -> failOnce(response, ended, e));
+            runStep(session, message.getStep()).onFailure(e -> {
+                session.failure.accept(e);
+                failOnce(response, ended, e);
+            });
         });
         request.endHandler(v -> {
             if (!ended[0]) {
@@ -197,11 +207,10 @@ public final class BlockServiceHandler {
     /**
      * Runs a step (from the client or pushed), pushes the output on to the next hop when asked, and
      * sends the result on the session's stream: the push first, as the next server waits for it and
-     * the client only records the result. A push that fails is only logged: the client sees the next
-     * hop's result missing and fails over.
+     * the client only records the result. A push that fails is reported on the session's stream.
      */
     private Future<Void> runStep(ServerSession session, InferenceStep step) {
-        return sessions.step(session, step).map(result -> {
+        return pipeline.step(session, step).map(result -> {
             if (result == null) {
                 return null;   // a duplicate step id
             }

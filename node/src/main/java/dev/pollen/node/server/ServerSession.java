@@ -24,11 +24,12 @@ final class ServerSession {
     long lastActiveNanos = System.nanoTime();  // event loop only
     boolean closed;                            // event loop only
     final Consumer<InferenceResponse> results; // writes to the session's stream, on the event loop
-    final PushClient.Streams pushes = new PushClient.Streams();   // to the next servers of the route
+    final Consumer<Throwable> failure;          // ends the session's stream with the failure's status, on the event loop
+    final PushClient.Streams pushes;           // to the next servers of the route; failures go to the client
     final StepRhythm rhythm = new StepRhythm();                   // of its one-token steps, event loop only
 
     ServerSession(String id, BlockRange blocks, int maxLength, int batch, long reservedTokens, BlockSpan owner, BlockSpan span,
-                  Consumer<InferenceResponse> results) {
+                  Consumer<InferenceResponse> results, Consumer<Throwable> failure) {
         this.owner = owner;
         this.id = id;
         this.blocks = blocks;
@@ -37,5 +38,8 @@ final class ServerSession {
         this.reservedTokens = reservedTokens;
         this.span = span;
         this.results = results;
+        this.failure = failure;
+        this.pushes = new PushClient.Streams(failed -> results.accept(InferenceResponse.newBuilder().setPushFailed(failed)
+                .build()));
     }
 }

@@ -5,14 +5,19 @@ import io.vertx.grpc.common.GrpcStatus;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeoutException;
 
-/** The one place where failures become gRPC statuses. */
+/**
+ * The one place where failures become gRPC statuses. Only a request this server checked and
+ * refused ({@link InvalidRequestException}) is the caller's fault, {@code INVALID_ARGUMENT}; any
+ * other exception from inside the server, an {@link IllegalArgumentException} from LibTorch's
+ * side included, is {@code INTERNAL}, which a client fails over from.
+ */
 public final class StatusMapping {
     private StatusMapping() {
     }
 
     public static GrpcStatus status(Throwable failure) {
         Throwable t = unwrap(failure);
-        if (t instanceof InvalidRequestException || t instanceof IllegalArgumentException) {
+        if (t instanceof InvalidRequestException) {
             return GrpcStatus.INVALID_ARGUMENT;
         }
         if (t instanceof ServerBusyException) {

@@ -2,7 +2,7 @@ package dev.pollen.node.wire;
 
 import com.google.protobuf.ByteString;
 import dev.pollen.protocol.TensorCodec;
-import dev.pollen.protocol.grpc.Tensor;
+import dev.pollen.protocol.grpc.WireTensor;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -14,7 +14,7 @@ import java.util.List;
  * concatenation. Positions are explicit: a step at a position before the end forgets what follows.
  */
 public final class History {
-    private record Chunk(int position, Tensor hidden) {
+    private record Chunk(int position, WireTensor hidden) {
         int length() {
             return (int) hidden.getShape(1);
         }
@@ -28,7 +28,7 @@ public final class History {
     }
 
     /** Records the input of a step at {@code position}, forgetting anything from there on. */
-    public void record(int position, Tensor hidden) {
+    public void record(int position, WireTensor hidden) {
         truncate(position);
         if (position != length()) {
             throw new IllegalArgumentException("Position " + position + " is ahead of the history's " + length() + " tokens");
@@ -48,14 +48,14 @@ public final class History {
     }
 
     /** Everything held, as one (batch, length, hidden) tensor; null when empty. */
-    public Tensor all() {
+    public WireTensor all() {
         if (chunks.isEmpty()) {
             return null;
         }
         if (chunks.size() == 1) {
             return chunks.get(0).hidden();
         }
-        Tensor first = chunks.get(0).hidden();
+        WireTensor first = chunks.get(0).hidden();
         long batch = first.getShape(0);
         long hidden = first.getShape(2);
         int element = TensorCodec.elementBytes(first.getDtype());
@@ -71,12 +71,12 @@ public final class History {
             }
         }
         out.flip();
-        return Tensor.newBuilder().setDtype(first.getDtype()).addShape(batch).addShape(total).addShape(hidden)
+        return WireTensor.newBuilder().setDtype(first.getDtype()).addShape(batch).addShape(total).addShape(hidden)
                 .setData(ByteString.copyFrom(out)).build();
     }
 
     /** The first {@code keep} positions of a (batch, seq, hidden) tensor. */
-    static Tensor slice(Tensor tensor, int keep) {
+    static WireTensor slice(WireTensor tensor, int keep) {
         long batch = tensor.getShape(0);
         long seq = tensor.getShape(1);
         long hidden = tensor.getShape(2);
@@ -88,7 +88,7 @@ public final class History {
             out.put(tensor.getData().substring(b * rowBytes, b * rowBytes + keepBytes).asReadOnlyByteBuffer());
         }
         out.flip();
-        return Tensor.newBuilder().setDtype(tensor.getDtype()).addShape(batch).addShape(keep).addShape(hidden)
+        return WireTensor.newBuilder().setDtype(tensor.getDtype()).addShape(batch).addShape(keep).addShape(hidden)
                 .setData(ByteString.copyFrom(out)).build();
     }
 }

@@ -2,9 +2,8 @@ package dev.pollen.node.wire;
 
 import com.google.protobuf.ByteString;
 import dev.pollen.inference.tensor.Torch;
-import dev.pollen.node.server.InvalidRequestException;
 import dev.pollen.protocol.TensorCodec;
-import dev.pollen.protocol.grpc.DType;
+import dev.pollen.protocol.grpc.WireDType;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -20,38 +19,39 @@ public final class TensorBridge {
     private TensorBridge() {
     }
 
-    public static ScalarType scalarType(DType dtype) {
+    public static ScalarType scalarType(WireDType dtype) {
         return switch (dtype) {
             case FLOAT32 -> ScalarType.Float;
             case BFLOAT16 -> ScalarType.BFloat16;
             case FLOAT16 -> ScalarType.Half;
-            default -> throw new InvalidRequestException("Tensor dtype " + dtype + " is not FLOAT32, BFLOAT16 or FLOAT16");
+            default -> throw new IllegalArgumentException("Tensor dtype " + dtype + " is not FLOAT32, BFLOAT16 or FLOAT16"
+                    + " (wire tensors are checked with TensorCodec.validate before they get here)");
         };
     }
 
-    public static DType dtype(dev.pollen.inference.checkpoint.DType dtype) {
+    public static WireDType dtype(dev.pollen.inference.checkpoint.DType dtype) {
         return switch (dtype) {
-            case F32 -> DType.FLOAT32;
-            case BF16 -> DType.BFLOAT16;
-            case F16 -> DType.FLOAT16;
+            case F32 -> WireDType.FLOAT32;
+            case BF16 -> WireDType.BFLOAT16;
+            case F16 -> WireDType.FLOAT16;
         };
     }
 
-    public static DType dtype(Tensor t) {
+    public static WireDType dtype(Tensor t) {
         if (Torch.is(t, ScalarType.Float)) {
-            return DType.FLOAT32;
+            return WireDType.FLOAT32;
         }
         if (Torch.is(t, ScalarType.BFloat16)) {
-            return DType.BFLOAT16;
+            return WireDType.BFLOAT16;
         }
         if (Torch.is(t, ScalarType.Half)) {
-            return DType.FLOAT16;
+            return WireDType.FLOAT16;
         }
         throw new IllegalArgumentException("No wire dtype for " + t.scalar_type());
     }
 
     /** A new tensor (in the caller's pointer scope) holding the message's values; validate the message first. */
-    public static Tensor toTorch(dev.pollen.protocol.grpc.Tensor message) {
+    public static Tensor toTorch(dev.pollen.protocol.grpc.WireTensor message) {
         long[] shape = TensorCodec.shape(message);
         Tensor t = torch.empty(shape, Torch.options(scalarType(message.getDtype())), new org.bytedeco.pytorch.MemoryFormatOptional());
         long bytes = message.getData().size();
@@ -63,9 +63,9 @@ public final class TensorBridge {
     }
 
     /** The tensor's values in its own dtype. */
-    public static dev.pollen.protocol.grpc.Tensor toMessage(Tensor t) {
+    public static dev.pollen.protocol.grpc.WireTensor toMessage(Tensor t) {
         Tensor c = t.contiguous();
-        dev.pollen.protocol.grpc.Tensor.Builder builder = dev.pollen.protocol.grpc.Tensor.newBuilder().setDtype(dtype(c));
+        dev.pollen.protocol.grpc.WireTensor.Builder builder = dev.pollen.protocol.grpc.WireTensor.newBuilder().setDtype(dtype(c));
         for (long d : Torch.shape(c)) {
             builder.addShape(d);
         }

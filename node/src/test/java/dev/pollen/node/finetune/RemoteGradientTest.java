@@ -151,9 +151,7 @@ class RemoteGradientTest {
             ModelMaker.write(model, ModelSpec.preset("tiny", type, DType.F32, 41), i -> { });
             InMemoryDirectory directory = new InMemoryDirectory(Clock.systemUTC());
             for (BlockRange span : List.of(BlockRange.of(0, 2), BlockRange.of(2, 4))) {
-                vertx.deployVerticle(new BlockServer(new ServerSettings(model, "tiny", span, 0, "127.0.0.1", 0, "test", 0,
-                        List.of(), "", DType.F32, 4096, 64, 8, 8, 16 << 20, Duration.ofMinutes(5), Duration.ofSeconds(30),
-                        Duration.ofSeconds(5), 1, 10, 0, false, 0, Duration.ZERO), directory, i -> { })).await(2, TimeUnit.MINUTES);
+                vertx.deployVerticle(new BlockServer(ServerSettings.local(model, "tiny", span, new ServerSettings.Limits(4096, 64, 8, 8, Duration.ofMinutes(5)), 16 << 20), directory, i -> { })).await(2, TimeUnit.MINUTES);
             }
             client = new SwarmClient(vertx, directory, ServerFilter.ALL, Clock.systemUTC(), 64 << 20);
             ModelInfo info = client.model("tiny");

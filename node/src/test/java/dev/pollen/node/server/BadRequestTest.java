@@ -16,7 +16,7 @@ import dev.pollen.protocol.grpc.InferenceResponse;
 import dev.pollen.protocol.grpc.InferenceStep;
 import dev.pollen.protocol.grpc.OpenSession;
 import dev.pollen.protocol.grpc.PushRequest;
-import dev.pollen.protocol.grpc.Tensor;
+import dev.pollen.protocol.grpc.WireTensor;
 import dev.pollen.scheduler.directory.InMemoryDirectory;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -117,7 +117,7 @@ class BadRequestTest {
                 .setMaxLength(maxLength).setBatch(batch)).build();
     }
 
-    static InferenceRequest step(long id, int position, Tensor hidden) {
+    static InferenceRequest step(long id, int position, WireTensor hidden) {
         return InferenceRequest.newBuilder().setStep(InferenceStep.newBuilder().setStepId(id).setPosition(position)
                 .setHidden(hidden)).build();
     }
@@ -131,8 +131,8 @@ class BadRequestTest {
         return v;
     }
 
-    static Tensor hidden(int batch, int seq, long seed) {
-        return TensorCodec.encode(random(batch * seq * HIDDEN, seed), new long[] {batch, seq, HIDDEN}, dev.pollen.protocol.grpc.DType.FLOAT32);
+    static WireTensor hidden(int batch, int seq, long seed) {
+        return TensorCodec.encode(random(batch * seq * HIDDEN, seed), new long[] {batch, seq, HIDDEN}, dev.pollen.protocol.grpc.WireDType.FLOAT32);
     }
 
     @Test
@@ -140,15 +140,15 @@ class BadRequestTest {
     void badRequests() throws Exception {
         Stream healthy = new Stream();
         assertTrue(healthy.send(open(0, 4, 32, 1)).hasOpened());
-        Tensor prompt = hidden(1, 4, 1);
+        WireTensor prompt = hidden(1, 4, 1);
         InferenceResponse first = healthy.send(step(1, 0, prompt));
         assertEquals(4, first.getResult().getPosition());
 
         List<String> failures = new ArrayList<>();
         check(failures, "wrong shape", () -> expect(opened(32, 1).fails(step(1, 0, TensorCodec.encode(new float[2 * 63],
-                new long[] {1, 2, 63}, dev.pollen.protocol.grpc.DType.FLOAT32))), "INVALID_ARGUMENT", "shape"));
+                new long[] {1, 2, 63}, dev.pollen.protocol.grpc.WireDType.FLOAT32))), "INVALID_ARGUMENT", "shape"));
         check(failures, "wrong dtype", () -> expect(opened(32, 1).fails(step(1, 0, hidden(1, 1, 2).toBuilder()
-                .setDtype(dev.pollen.protocol.grpc.DType.DTYPE_UNSPECIFIED).build())), "INVALID_ARGUMENT", "dtype"));
+                .setDtype(dev.pollen.protocol.grpc.WireDType.DTYPE_UNSPECIFIED).build())), "INVALID_ARGUMENT", "dtype"));
         check(failures, "bytes that do not match the shape", () -> expect(opened(32, 1).fails(step(1, 0, hidden(1, 1, 2)
                 .toBuilder().setData(ByteString.copyFrom(new byte[10])).build())), "INVALID_ARGUMENT", "bytes"));
         check(failures, "position ahead of the cache", () -> expect(opened(32, 1).fails(step(1, 3, hidden(1, 1, 2))),
@@ -162,14 +162,14 @@ class BadRequestTest {
         check(failures, "batch over the limit", () -> expect(new Stream().fails(open(0, 4, 16, 3)), "INVALID_ARGUMENT", "Batch 3"));
         check(failures, "deep prompts of the wrong shape", () -> expect(opened(32, 1).fails(step(1, 0, hidden(1, 3, 2))
                 .toBuilder().setStep(step(1, 0, hidden(1, 3, 2)).getStep().toBuilder().setDeepPrompts(TensorCodec.encode(
-                        new float[3 * 64], new long[] {3, 1, 1, 64}, dev.pollen.protocol.grpc.DType.FLOAT32))).build()),
+                        new float[3 * 64], new long[] {3, 1, 1, 64}, dev.pollen.protocol.grpc.WireDType.FLOAT32))).build()),
                 "INVALID_ARGUMENT", "Deep prompts must have shape (4 blocks"));
         check(failures, "deep prompts after the first step", () -> {
             Stream stream = opened(32, 1);
             stream.send(step(1, 0, hidden(1, 2, 2)));
             return expect(stream.fails(step(2, 2, hidden(1, 1, 2)).toBuilder().setStep(step(2, 2, hidden(1, 1, 2)).getStep()
                     .toBuilder().setDeepPrompts(TensorCodec.encode(new float[4 * 64], new long[] {4, 1, 1, 64},
-                            dev.pollen.protocol.grpc.DType.FLOAT32))).build()), "INVALID_ARGUMENT", "position 0");
+                            dev.pollen.protocol.grpc.WireDType.FLOAT32))).build()), "INVALID_ARGUMENT", "position 0");
         });
         check(failures, "step before open", () -> expect(new Stream().fails(step(1, 0, hidden(1, 1, 2))), "INVALID_ARGUMENT",
                 "Open a session"));
@@ -201,7 +201,7 @@ class BadRequestTest {
         assertTrue(failures.isEmpty(), String.join("\n", failures));
 
         // The healthy session goes on, and computes what the blocks compute in this process.
-        Tensor next = hidden(1, 1, 9);
+        WireTensor next = hidden(1, 1, 9);
         InferenceResponse second = healthy.send(step(2, 4, next));
         assertEquals(5, second.getResult().getPosition());
         float[] remote = TensorCodec.decode(second.getResult().getHidden());
@@ -211,7 +211,7 @@ class BadRequestTest {
         }
     }
 
-    private static float[] localStep(Tensor prompt, Tensor next) {
+    private static float[] localStep(WireTensor prompt, WireTensor next) {
         try (Checkpoint checkpoint = Checkpoint.open(model); BlockSpan span = BlockSpan.load(checkpoint, 0, 4, DType.F32);
              KvCache cache = span.newCache(1, 32); PointerScope scope = new PointerScope()) {
             span.step(Torch.floats(TensorCodec.decode(prompt), 1, 4, HIDDEN), cache, 0);

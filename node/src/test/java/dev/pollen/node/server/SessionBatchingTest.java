@@ -14,7 +14,7 @@ import dev.pollen.protocol.grpc.InferenceRequest;
 import dev.pollen.protocol.grpc.InferenceResponse;
 import dev.pollen.protocol.grpc.InfoRequest;
 import dev.pollen.protocol.grpc.InfoResponse;
-import dev.pollen.protocol.grpc.Tensor;
+import dev.pollen.protocol.grpc.WireTensor;
 import dev.pollen.scheduler.directory.InMemoryDirectory;
 import io.vertx.core.Vertx;
 import io.vertx.core.net.SocketAddress;
@@ -60,8 +60,8 @@ class SessionBatchingTest {
 
             List<GrpcClientRequest<InferenceRequest, InferenceResponse>> streams = new ArrayList<>();
             List<LinkedBlockingQueue<InferenceResponse>> responses = new ArrayList<>();
-            Tensor[] prefixes = new Tensor[SESSIONS];
-            Tensor[] next = new Tensor[SESSIONS];
+            WireTensor[] prefixes = new WireTensor[SESSIONS];
+            WireTensor[] next = new WireTensor[SESSIONS];
             for (int i = 0; i < SESSIONS; i++) {
                 var stream = client.request(address, BlockServiceGrpcClient.Inference).await(10, TimeUnit.SECONDS);
                 LinkedBlockingQueue<InferenceResponse> queue = new LinkedBlockingQueue<>();
@@ -83,7 +83,7 @@ class SessionBatchingTest {
                 streams.get(i).write(BadRequestTest.step(2, 2 + 3 * i, next[i]));
             }
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (server.sessions().pendingSteps() < SESSIONS && System.nanoTime() < deadline) {
+            while (server.pipeline().pendingSteps() < SESSIONS && System.nanoTime() < deadline) {
                 Thread.sleep(5);
             }
             release.countDown();
@@ -97,7 +97,7 @@ class SessionBatchingTest {
                     assertEquals(local[k], remote[k], 1e-4, "session " + i + " element " + k);
                 }
             }
-            assertEquals(SESSIONS, server.sessions().batchedSteps(), "the three steps must have run as one batched call");
+            assertEquals(SESSIONS, server.pipeline().batchedSteps(), "the three steps must have run as one batched call");
 
             InfoResponse info = BlockServiceGrpcClient.create(client, address).info(InfoRequest.getDefaultInstance())
                     .await(10, TimeUnit.SECONDS);
@@ -110,7 +110,7 @@ class SessionBatchingTest {
         }
     }
 
-    private static float[] alone(Path model, Tensor prefix, Tensor next) {
+    private static float[] alone(Path model, WireTensor prefix, WireTensor next) {
         try (Checkpoint checkpoint = Checkpoint.open(model); BlockSpan span = BlockSpan.load(checkpoint, 0, 4, DType.F32);
              KvCache cache = span.newCache(1, 32); PointerScope scope = new PointerScope()) {
             int length = (int) prefix.getShape(1);

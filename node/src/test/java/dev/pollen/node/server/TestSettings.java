@@ -5,7 +5,6 @@ import dev.pollen.protocol.BlockRange;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 
 /** Settings of an in-process test server on 127.0.0.1: small limits, one compute thread. */
 final class TestSettings {
@@ -33,8 +32,10 @@ final class TestSettings {
 
     private static ServerSettings of(Path model, BlockRange blocks, int numBlocks, int maxMessageBytes, Duration announce,
                                      double throughput, double balanceQuality, boolean measureNetwork, Duration warmUp) {
-        return new ServerSettings(model, "tiny", blocks, numBlocks, "127.0.0.1", 0, "test", 0, List.of(), "", DType.F32,
-                4096, 64, 2, 8, maxMessageBytes, Duration.ofMinutes(5), Duration.ofSeconds(30), announce, 1, throughput,
-                balanceQuality, measureNetwork, 0, warmUp);
+        return new ServerSettings(new ServerSettings.Model(model, "tiny"),
+                new ServerSettings.Placement(blocks, numBlocks, balanceQuality),
+                new ServerSettings.Network("127.0.0.1", 0, 0, "", maxMessageBytes, announce, measureNetwork),
+                new ServerSettings.Limits(4096, 64, 2, 8, Duration.ofMinutes(5)),
+                new ServerSettings.Compute(DType.F32, 1, Duration.ofSeconds(30), throughput, warmUp));
     }
 }

@@ -1,0 +1,112 @@
+package dev.pollen.node.client;
+
+import dev.pollen.scheduler.routing.BanList;
+import dev.pollen.scheduler.routing.MissingBlocksException;
+
+import java.util.function.Supplier;
+import java.util.logging.Logger;
+
+/**
+ * The client's one failover engine, used by inference steps, training forward passes and
+ * backward passes alike. It runs an operation's tries under one {@link RetryPolicy}: each failed
+ * try counts against the same bound, nested recoveries included (a backward pass that recomputes a
+ * hop's forward elsewhere spends the tries of the operation that asked for it), and the tries stop
+ * at the policy's deadline. Between tries it decides whose fault the failure was:
+ * <ul>
+ *   <li>a server that failed (connection, status, deadline) is banned and the operation retried
+ *       elsewhere after a backoff;</li>
+ *   <li>a server that refused the request as invalid is banned too, and the request tried on one
+ *       other server: a second refusal, or no other server to ask, means the request itself is
+ *       wrong, and the operation ends with an {@link IllegalArgumentException} saying so;</li>
+ *   <li>a push that failed between two servers bans neither: the caller relays that link;</li>
+ *   <li>blocks that no server covers now are waited for, up to the deadline.</li>
+ * </ul>
+ * One instance serves one operation; it is not thread-safe.
+ */
+final class Failover {
+    private static final Logger LOG = Logger.getLogger(Failover.class.getName());
+
+    private final RetryPolicy policy;
+    private final BanList bans;
+    private final String operation;
+    private final long deadlineNanos;
+    private int attempts = 1;
+    private int failovers;
+    private HopFailedException refusal;
+    private RuntimeException last;
+
+    /** @param operation what is tried, for messages: "The step at position 12" */
+    Failover(RetryPolicy policy, BanList bans, String operation) {
+        this.policy = policy;
+        this.bans = bans;
+        this.operation = operation;
+        this.deadlineNanos = System.nanoTime() + policy.totalDeadline().toNanos();
+    }
+
+    /** Runs {@code attempt} until it succeeds or the policy gives up. */
+    <T> T run(Supplier<T> attempt) {
+        while (true) {
+            try {
+                return attempt.get();
+            } catch (HopFailedException e) {
+                failed(e);
+            } catch (MissingBlocksException e) {
+                missing(e);
+            }
+        }
+    }
+
+    /**
+     * Takes one failed try: throws when the operation must end, otherwise bans whom the failure
+     * calls for, backs off, and returns so the caller tries again.
+     */
+    void failed(HopFailedException e) {
+        if (e.refused()) {
+            if (refusal != null && !refusal.server().serverId().equals(e.server().serverId())) {
+                throw new IllegalArgumentException("Two servers refused the request as invalid: " + refusal.getMessage()
+                        + "; and " + e.getMessage(), e);
+            }
+            refusal = e;
+        }
+        if (!(e instanceof PushFailedException)) {
+            bans.ban(e.server().serverId());
+        }
+        failovers++;
+        LOG.info(e.getMessage() + "; " + (e instanceof PushFailedException ? "relaying that link" : "trying another server")
+                + ", attempt " + (attempts + 1) + " of " + policy.maxAttempts());
+        next(e);
+    }
+
+    /** Takes one try that found no server for some blocks: waits for one to come, within the bounds. */
+    void missing(MissingBlocksException e) {
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal.getMessage() + " (and no other server can serve blocks "
+                    + e.missing() + " to check)", refusal);
+        }
+        next(e);
+    }
+
+    /** Failovers so far: tries that ended with a server's or a link's failure. */
+    int failovers() {
+        return failovers;
+    }
+
+    private void next(RuntimeException failure) {
+        last = failure;
+        attempts++;
+        long backoff = policy.backoff(attempts).toNanos();
+        if (attempts > policy.maxAttempts() || System.nanoTime() + backoff > deadlineNanos) {
+            if (failure instanceof MissingBlocksException missing) {
+                throw missing;
+            }
+            throw new SwarmUnavailableException(operation + " failed " + (attempts - 1) + " times or ran out of its "
+                    + policy.totalDeadline().toSeconds() + " s; the last failure: " + last.getMessage(), last);
+        }
+        try {
+            Thread.sleep(backoff / 1_000_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SwarmUnavailableException(operation + " was interrupted while backing off", e);
+        }
+    }
+}
