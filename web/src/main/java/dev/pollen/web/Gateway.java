@@ -6,6 +6,8 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.logging.Logger;
+import java.time.Duration;
+import java.util.Comparator;
 
 /**
  * What the gateway's APIs share: the served models, the open sessions and their per-client
@@ -46,7 +48,7 @@ public final class Gateway implements AutoCloseable {
     }
 
     public List<ServedModel> models() {
-        return models.values().stream().sorted(java.util.Comparator.comparing(ServedModel::name)).toList();
+        return models.values().stream().sorted(Comparator.comparing(ServedModel::name)).toList();
     }
 
     public ServedModel model(String name) {
@@ -85,7 +87,7 @@ public final class Gateway implements AutoCloseable {
         try {
             TextSession session = model.open(length);
             session.onStep(nanos -> {
-                metrics.step(model.name(), java.time.Duration.ofNanos(nanos));
+                metrics.step(model.name(), Duration.ofNanos(nanos));
                 metrics.tokens(model.name(), 1);
             });
             metrics.sessionOpened();

@@ -24,6 +24,10 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
 import java.util.concurrent.TimeUnit;
+import java.util.Locale;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeoutException;
 
 /**
  * A client's view of the swarm: the directory, the route planner, the servers it banned, and the
@@ -126,20 +130,20 @@ public final class SwarmClient implements AutoCloseable {
                 .toCompletionStage(), "Server " + server.address());
     }
 
-    private <T> T join(java.util.concurrent.CompletionStage<T> stage) {
+    private <T> T join(CompletionStage<T> stage) {
         return join(stage, "The swarm directory");
     }
 
-    private <T> T join(java.util.concurrent.CompletionStage<T> stage, String what) {
+    private <T> T join(CompletionStage<T> stage, String what) {
         try {
             return stage.toCompletableFuture().get(directoryTimeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             throw new IllegalStateException(what + " failed: " + e.getCause().getMessage(), e.getCause());
-        } catch (java.util.concurrent.TimeoutException e) {
+        } catch (TimeoutException e) {
             throw new IllegalStateException(what + " did not answer within " + directoryTimeout.toSeconds() + " s");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("Interrupted while waiting for " + what.toLowerCase(java.util.Locale.ROOT));
+            throw new IllegalStateException("Interrupted while waiting for " + what.toLowerCase(Locale.ROOT));
         }
     }
 

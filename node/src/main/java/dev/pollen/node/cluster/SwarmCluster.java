@@ -13,6 +13,7 @@ import io.vertx.spi.cluster.hazelcast.ConfigUtil;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 
 import java.util.List;
+import io.vertx.core.internal.VertxInternal;
 
 /**
  * How Pollen processes join a swarm. Servers run a clustered Vert.x whose Hazelcast member holds
@@ -41,7 +42,7 @@ public final class SwarmCluster {
 
     /** The Hazelcast member inside a clustered Vert.x built by {@link #server}. */
     public static HazelcastInstance hazelcast(Vertx vertx) {
-        return ((HazelcastClusterManager) ((io.vertx.core.internal.VertxInternal) vertx).clusterManager()).getHazelcastInstance();
+        return ((HazelcastClusterManager) ((VertxInternal) vertx).clusterManager()).getHazelcastInstance();
     }
 
     /** A Hazelcast client of the swarm (blocking: call it off the event loop). */
@@ -51,7 +52,7 @@ public final class SwarmCluster {
         config.setProperty("hazelcast.phone.home.enabled", "false");   // the swarm's machines talk to each other only
         config.setProperty("hazelcast.logging.type", "jdk");
         config.setProperty("hazelcast.shutdownhook.enabled", "false");
-        String service = dev.pollen.scheduler.directory.SwarmNetwork.kubernetesService(members);
+        String service = SwarmNetwork.kubernetesService(members);
         if (service != null) {
             config.getNetworkConfig().getKubernetesConfig().setEnabled(true).setProperty("service-dns", service);
         } else {

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import com.fasterxml.jackson.core.JsonProcessingException;
 
 /**
  * Training examples from a JSON Lines file, tokenized: each line is {@code {"text": "..."}} (every
@@ -51,7 +52,7 @@ public final class TrainingData {
             JsonNode node;
             try {
                 node = json.readTree(line);
-            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            } catch (JsonProcessingException e) {
                 throw new IllegalArgumentException(file + " line " + (i + 1) + " is not JSON: " + e.getOriginalMessage());
             }
             examples.add(example(node, tokenizer, maxTokens, file + " line " + (i + 1)));

@@ -12,6 +12,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.bytedeco.pytorch.LongOptional;
 
 /**
  * The model with a client's tuned parameters: the embeddings and LM head here (frozen), the
@@ -157,7 +158,7 @@ public final class TunedModel {
         long prefix = params.prefixLength();
         long seq = batch.ids().size(1);
         Tensor logits = head.logits(hidden.detach().narrow(1, prefix, seq - 1));
-        Tensor predicted = logits.argmax(new org.bytedeco.pytorch.LongOptional(-1), false);
+        Tensor predicted = logits.argmax(new LongOptional(-1), false);
         Tensor targets = batch.ids().narrow(1, 1, seq - 1);
         Tensor mask = batch.lossMask().narrow(1, 1, seq - 1).to(ScalarType.Float);
         double counted = mask.sum().item_double();

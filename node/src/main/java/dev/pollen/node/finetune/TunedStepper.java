@@ -11,6 +11,8 @@ import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import java.util.List;
+import dev.pollen.node.wire.TensorBridge;
+import dev.pollen.protocol.grpc.WireDType;
 
 /**
  * Generation through the swarm with tuned parameters: trained prefix embeddings go before the
@@ -39,11 +41,11 @@ public final class TunedStepper implements BlockStepper, AutoCloseable {
                             options)));
             case DEEP_PTUNE -> {
                 InferenceSession session = new InferenceSession(swarm, model, maxLength + params.prefixLength(), batch, options);
-                dev.pollen.protocol.grpc.WireDType wire = options.wireDtype();
+                WireDType wire = options.wireDtype();
                 session.deepPrompts(range -> {
                     Tensor deep = params.deep().detach().narrow(0, range.start(), range.length());
                     Tensor expanded = deep.unsqueeze(1).expand(deep.size(0), batch, deep.size(1), deep.size(2)).contiguous();
-                    return dev.pollen.node.wire.TensorBridge.toMessage(expanded.to(dev.pollen.node.wire.TensorBridge.scalarType(wire)));
+                    return TensorBridge.toMessage(expanded.to(TensorBridge.scalarType(wire)));
                 });
                 yield new TunedStepper(params, List.of(session));
             }

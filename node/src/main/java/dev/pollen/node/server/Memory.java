@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import com.sun.management.OperatingSystemMXBean;
 
 /** How much memory the machine has free for another span of weights. */
 final class Memory {
@@ -25,6 +26,6 @@ final class Memory {
             // not Linux: fall through
         }
         var os = ManagementFactory.getOperatingSystemMXBean();
-        return os instanceof com.sun.management.OperatingSystemMXBean bean ? bean.getFreeMemorySize() : Long.MAX_VALUE;
+        return os instanceof OperatingSystemMXBean bean ? bean.getFreeMemorySize() : Long.MAX_VALUE;
     }
 }

@@ -9,6 +9,7 @@ import dev.pollen.protocol.grpc.OpenSession;
 import dev.pollen.protocol.grpc.WireTensor;
 
 import java.util.Arrays;
+import java.util.Locale;
 
 /**
  * Every check a wire request passes before LibTorch sees it, in one place: block ranges, session
@@ -113,7 +114,7 @@ final class StepChecks {
     /** Hidden states of a training pass: (batch, seq, hidden) within this server's token limit. */
     private long[] pass(WireTensor hidden, String what, int hiddenSize) {
         if (hidden == null) {
-            throw new InvalidRequestException("The request carries no " + what.toLowerCase(java.util.Locale.ROOT));
+            throw new InvalidRequestException("The request carries no " + what.toLowerCase(Locale.ROOT));
         }
         long[] shape = tensor(hidden, what);
         if (shape.length != 3 || shape[0] < 1 || shape[1] < 1 || shape[2] != hiddenSize) {

@@ -28,6 +28,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 /**
  * The one path of every computation a server runs for its callers: a wire request is checked
@@ -149,7 +150,7 @@ final class StepPipeline {
         return span.current().slice(blocks.start(), blocks.end());
     }
 
-    private <T> Future<T> training(java.util.function.Supplier<T> pass) {
+    private <T> Future<T> training(Supplier<T> pass) {
         return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.TRAINING, Instant.now().plus(stepTimeout), () -> {
             try (PointerScope scope = new PointerScope()) {
                 return pass.get();

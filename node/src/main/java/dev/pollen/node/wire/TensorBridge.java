@@ -10,6 +10,9 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.nio.ByteBuffer;
+import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.protocol.grpc.WireTensor;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 
 /**
  * Wire tensors to LibTorch and back, with one copy each way: message bytes go straight into a
@@ -29,7 +32,7 @@ public final class TensorBridge {
         };
     }
 
-    public static WireDType dtype(dev.pollen.inference.checkpoint.DType dtype) {
+    public static WireDType dtype(DType dtype) {
         return switch (dtype) {
             case F32 -> WireDType.FLOAT32;
             case BF16 -> WireDType.BFLOAT16;
@@ -51,9 +54,9 @@ public final class TensorBridge {
     }
 
     /** A new tensor (in the caller's pointer scope) holding the message's values; validate the message first. */
-    public static Tensor toTorch(dev.pollen.protocol.grpc.WireTensor message) {
+    public static Tensor toTorch(WireTensor message) {
         long[] shape = TensorCodec.shape(message);
-        Tensor t = torch.empty(shape, Torch.options(scalarType(message.getDtype())), new org.bytedeco.pytorch.MemoryFormatOptional());
+        Tensor t = torch.empty(shape, Torch.options(scalarType(message.getDtype())), new MemoryFormatOptional());
         long bytes = message.getData().size();
         if (bytes > 0) {
             ByteBuffer target = new BytePointer(t.data_ptr()).capacity(bytes).asBuffer();
@@ -63,9 +66,9 @@ public final class TensorBridge {
     }
 
     /** The tensor's values in its own dtype. */
-    public static dev.pollen.protocol.grpc.WireTensor toMessage(Tensor t) {
+    public static WireTensor toMessage(Tensor t) {
         Tensor c = t.contiguous();
-        dev.pollen.protocol.grpc.WireTensor.Builder builder = dev.pollen.protocol.grpc.WireTensor.newBuilder().setDtype(dtype(c));
+        WireTensor.Builder builder = WireTensor.newBuilder().setDtype(dtype(c));
         for (long d : Torch.shape(c)) {
             builder.addShape(d);
         }
