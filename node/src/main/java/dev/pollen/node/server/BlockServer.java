@@ -30,6 +30,7 @@ import io.vertx.grpc.server.GrpcServerOptions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.function.IntConsumer;
 import java.util.logging.Logger;
@@ -68,6 +69,7 @@ public final class BlockServer extends VerticleBase {
     private final java.util.SplittableRandom random = new java.util.SplittableRandom();
     private NeighbourPinger pinger;
     private int pingRounds;
+    private boolean pinging;
     /** The network rate is measured on the first ping round and every this many rounds after it. */
     static final int NETWORK_PROBE_ROUNDS = 30;
     /** Bytes of one bandwidth probe. */
@@ -143,12 +145,12 @@ public final class BlockServer extends VerticleBase {
                     idleTimer = vertx.setPeriodic(SessionManager.idleCheckPeriod().toMillis(), id -> sessions.closeIdle());
                     pinger = new NeighbourPinger(context, directory, pushClient, this::blocks, settings.modelName(), serverId,
                             settings.stepTimeout());
-                    pingTimer = vertx.setPeriodic(settings.announcePeriod().toMillis(), id -> pinger.round()
-                            .compose(done -> ++pingRounds % NETWORK_PROBE_ROUNDS == 1 ? measureNetwork() : Future.succeededFuture()));
+                    pingTimer = vertx.setPeriodic(settings.announcePeriod().toMillis(), id -> pingRound());
                     if (settings.blocks() == null && settings.balanceQuality() > 0) {
                         scheduleRebalance();
                     }
-                    return announcer.announce(ServerState.ONLINE);
+                    // The first round runs at once, so the record carries round trips from the start.
+                    return announcer.announce(ServerState.ONLINE).onSuccess(online -> pingRound());
                 })
                 .onSuccess(v -> LOG.info("Serving blocks " + blocks() + " of " + settings.modelName() + " at "
                         + settings.host() + ":" + port() + " in swarm '" + settings.swarm() + "'"))
@@ -206,13 +208,33 @@ public final class BlockServer extends VerticleBase {
         return http.requestHandler(grpc).listen().mapEmpty();
     }
 
+    /**
+     * Pings the servers of the next block, measures the network on the first round and every
+     * {@link #NETWORK_PROBE_ROUNDS} after it, and refreshes the record at once when a server's round
+     * trip appeared or went away rather than an announce period later. A round still running when
+     * the next is due (slow links, a 60 s ping timeout) makes that one skip.
+     */
+    private void pingRound() {
+        if (pinging) {
+            return;
+        }
+        pinging = true;
+        Set<String> before = pinger.estimates().keySet();
+        pinger.round()
+                .compose(done -> ++pingRounds % NETWORK_PROBE_ROUNDS == 1 ? measureNetwork() : Future.succeededFuture())
+                .compose(done -> pinger.estimates().keySet().equals(before) || announcer.state() != ServerState.ONLINE
+                        ? Future.succeededFuture() : announcer.refresh())
+                .onFailure(e -> LOG.fine("A round of pings failed: " + e.getMessage()))
+                .onComplete(v -> pinging = false);
+    }
+
     private ServerInfo record(ServerState state) {
         BlockRange blocks = span != null ? blocks() : settings.blocks() != null ? settings.blocks() : BlockRange.of(0, 1);
         double effective = throughput == null ? 0 : throughput.effective(blocks.length());
         return new ServerInfo(serverId, settings.modelName(), fingerprint, blocks, state, settings.host(),
                 settings.publicPort() > 0 ? settings.publicPort() : http == null ? 0 : port(), effective, throughput == null ? 0 : throughput.inferenceRps(),
                 throughput == null ? 0 : throughput.forwardRps(), budget.left(), settings.dtype().torchName(), "none",
-                List.of(), VERSION, settings.publicName(), pinger == null ? Map.of() : pinger.averages());
+                List.of(), VERSION, settings.publicName(), pinger == null ? Map.of() : pinger.estimates());
     }
 
     private InfoResponse info() {

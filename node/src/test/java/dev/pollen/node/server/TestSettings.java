@@ -31,6 +31,18 @@ final class TestSettings {
         return of(model, blocks, 0, 1 << 20, Duration.ofSeconds(5), 10, 0, false, warmUp);
     }
 
+    /**
+     * As {@link #of(Path, BlockRange)} with the serve command's 10 s announce period, listening on
+     * {@code port} and announcing {@code publicPort} (a link emulator in front of it; 0 announces the port).
+     */
+    static ServerSettings reachedAt(Path model, BlockRange blocks, int port, int publicPort) {
+        ServerSettings s = of(model, blocks, 0, 1 << 20, Duration.ofSeconds(10), 10, 0, false, Duration.ZERO);
+        return new ServerSettings(s.modelDir(), s.modelName(), s.blocks(), s.numBlocks(), s.host(), port, s.swarm(),
+                s.hazelcastPort(), s.join(), s.publicName(), s.dtype(), s.cacheTokens(), s.maxLength(), s.maxBatch(),
+                s.maxSessions(), s.maxMessageBytes(), s.sessionIdle(), s.stepTimeout(), s.announcePeriod(),
+                s.computeThreads(), s.throughput(), s.balanceQuality(), s.measureNetwork(), publicPort, s.warmUp());
+    }
+
     private static ServerSettings of(Path model, BlockRange blocks, int numBlocks, int maxMessageBytes, Duration announce,
                                      double throughput, double balanceQuality, boolean measureNetwork, Duration warmUp) {
         return new ServerSettings(model, "tiny", blocks, numBlocks, "127.0.0.1", 0, "test", 0, List.of(), "", DType.F32,
