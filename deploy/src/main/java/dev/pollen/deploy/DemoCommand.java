@@ -24,9 +24,9 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"A whole swarm on this machine: N `pollen serve` processes splitting the model (by default the one the",
-                "jar carries), and the web gateway in this process. Prints the chat URL once every block is served;",
-                "Ctrl-C stops everything."})
+        description = {"Run a whole swarm and its web gateway on this machine.",
+                "N `pollen serve` processes split the model (by default the one the jar carries), and the web gateway",
+                "runs in this process. It prints the chat URL once every block is served; Ctrl-C stops everything."})
 final class DemoCommand implements java.util.concurrent.Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

@@ -4,14 +4,21 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import picocli.CommandLine;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -56,14 +63,107 @@ class PollenCliTest {
         }
     }
 
-    @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"make-model", "serve", "generate", "chat", "swarm", "simulate", "bench", "bench local", "bench kernels", "bench swarm", "bench throughput"})
-    @DisplayName("every subcommand has --help")
-    void subcommandHelp(String sub) {
-        String[] words = (sub + " --help").split(" ");
-        Run run = pollen(words);
+    /** Every command, as the words after `pollen` that name it ("" for pollen itself), walked from the command tree. */
+    static List<String> commands() {
+        List<String> all = new ArrayList<>();
+        collect(Pollen.commandLine(), "", all);
+        return all;
+    }
+
+    private static void collect(CommandLine cli, String path, List<String> into) {
+        into.add(path);
+        cli.getSubcommands().forEach((name, sub) -> {
+            if (name.equals(sub.getCommandName())) {   // each command once, not once per alias
+                collect(sub, (path + " " + name).strip(), into);
+            }
+        });
+    }
+
+    /** Commands that list subcommands in their --help. */
+    static List<String> commandsWithSubcommands() {
+        return commands().stream().filter(c -> !at(c).getSubcommands().isEmpty()).toList();
+    }
+
+    private static CommandLine at(String path) {
+        CommandLine cli = Pollen.commandLine();
+        for (String word : path.isEmpty() ? new String[0] : path.split(" ")) {
+            cli = cli.getSubcommands().get(word);
+        }
+        return cli;
+    }
+
+    private static String[] words(String command) {
+        return command.isBlank() ? new String[0] : command.strip().split(" ");
+    }
+
+    /**
+     * picocli reports a description it cannot format (a lone %) through its tracer, which writes to
+     * System.err rather than the command line's error writer: both are captured.
+     */
+    @ParameterizedTest(name = "pollen {0} --help")
+    @MethodSource("commands")
+    @DisplayName("every command and subcommand prints its --help without a warning")
+    void helpWithoutWarnings(String command) {
+        assertTrue(CommandLine.tracer().isWarn(), "picocli's tracer must report warnings for this test to see them");
+        ByteArrayOutputStream traced = new ByteArrayOutputStream();
+        PrintStream systemErr = System.err;
+        System.setErr(new PrintStream(traced, true, StandardCharsets.UTF_8));
+        Run run;
+        try {
+            List<String> args = new ArrayList<>(List.of(words(command)));
+            args.add("--help");
+            run = pollen(args.toArray(String[]::new));
+        } finally {
+            System.setErr(systemErr);
+        }
         assertEquals(0, run.exitCode(), run.err());
-        assertTrue(run.out().startsWith("Usage: pollen " + sub), run.out());
+        // A header, when a command has one (help's), comes before the usage line.
+        assertTrue(("\n" + run.out()).contains(("\nUsage: pollen " + command).stripTrailing() + " "), run.out());
+        assertEquals("", run.err() + traced.toString(StandardCharsets.UTF_8), "pollen " + command + " --help warned");
+    }
+
+    /**
+     * A command list shows the first line of each command's header, or of its description when it has
+     * none, wrapped to the terminal: that line must be a whole sentence, shown whole.
+     */
+    @ParameterizedTest(name = "pollen {0} --help")
+    @MethodSource("commandsWithSubcommands")
+    @DisplayName("a command list shows each command's first description line whole, and it is a sentence")
+    void commandListShowsSentences(String command) {
+        Run run = pollen(words(command + " --help"));
+        assertEquals(0, run.exitCode(), run.err());
+        Map<String, String> listed = commandList(run.out());
+        at(command).getSubcommands().forEach((name, sub) -> {
+            if (!name.equals(sub.getCommandName())) {
+                return;
+            }
+            var usage = sub.getCommandSpec().usageMessage();
+            String first = (usage.header().length > 0 ? usage.header() : usage.description())[0];
+            assertTrue(first.matches(".*[.!?][)\"']?"), "the first line of `pollen " + (command + " " + name).strip()
+                    + "` is not a whole sentence: '" + first + "'");
+            assertEquals(first.replaceAll("\\s+", " "), listed.get(name), "the list in `pollen " + command + " --help`");
+        });
+    }
+
+    /** The "Commands:" section of a usage text: each command name with its text, continuation lines joined. */
+    private static Map<String, String> commandList(String usage) {
+        Map<String, String> listed = new LinkedHashMap<>();
+        String current = null;
+        boolean inList = false;
+        for (String line : usage.split("\\R")) {
+            if (line.equals("Commands:")) {
+                inList = true;
+            } else if (inList && line.matches("  \\S.*")) {
+                String[] parts = line.strip().split("\\s+", 2);
+                current = parts[0];
+                listed.put(current, parts.length > 1 ? parts[1] : "");
+            } else if (inList && current != null && line.matches("   +\\S.*")) {
+                listed.put(current, listed.get(current) + " " + line.strip());
+            } else if (inList && !line.isBlank()) {
+                inList = false;
+            }
+        }
+        return listed;
     }
 
     @Test
