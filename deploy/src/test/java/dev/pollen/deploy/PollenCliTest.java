@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -33,9 +34,12 @@ class PollenCliTest {
     }
 
     static Run pollen(String... args) {
+        return run(Pollen.commandLine(), args);
+    }
+
+    static Run run(CommandLine cli, String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        CommandLine cli = Pollen.commandLine();
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(err, true));
         int code = cli.execute(args);
@@ -208,6 +212,32 @@ class PollenCliTest {
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains("pollen: Model directory") && run.err().contains("does not exist"), run.err());
         assertTrue(!run.err().contains("\tat "), "no stack trace: " + run.err());
+    }
+
+    /** Fails as a bug does: an exception without a message, from inside the JDK. */
+    @CommandLine.Command(name = "fail")
+    static final class FailingCommand implements Callable<Integer> {
+        @Override
+        public Integer call() {
+            return List.<Integer>of().iterator().next();   // NoSuchElementException, message null
+        }
+    }
+
+    @Test
+    @DisplayName("a failure without a message names its type and where it came from, never 'null'; --debug adds the stack trace")
+    void failureWithoutMessage() {
+        Run run = run(Pollen.commandLine().addSubcommand(new FailingCommand()), "fail");
+        assertEquals(1, run.exitCode());
+        assertTrue(!run.err().contains("pollen: null"), run.err());
+        assertTrue(run.err().contains("pollen: unexpected java.util.NoSuchElementException without a message at "
+                + "java.util.ImmutableCollections$ListItr.next(") && run.err().contains(", called from "
+                + "dev.pollen.deploy.PollenCliTest$FailingCommand.call(PollenCliTest.java:"), run.err());
+        assertTrue(run.err().contains("--debug") && !run.err().contains("\tat "), "a hint, no stack trace: " + run.err());
+
+        Run debug = run(Pollen.commandLine().addSubcommand(new FailingCommand()), "fail", "--debug");
+        assertEquals(1, debug.exitCode());
+        assertTrue(debug.err().contains("java.util.NoSuchElementException\n")
+                && debug.err().contains("\tat dev.pollen.deploy.PollenCliTest$FailingCommand.call("), debug.err());
     }
 
     @Test
