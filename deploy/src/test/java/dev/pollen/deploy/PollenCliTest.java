@@ -214,6 +214,22 @@ class PollenCliTest {
         assertTrue(!run.err().contains("\tat "), "no stack trace: " + run.err());
     }
 
+    @Test
+    @DisplayName("generate on a checkpoint that fails to load prints nothing to standard output, only the error")
+    void generateOnABadCheckpoint() throws IOException {
+        Path bad = WORK.resolve("cli-truncated-llama");
+        Files.createDirectories(bad);
+        for (String f : new String[] {"config.json", "tokenizer.json", "tokenizer_config.json"}) {
+            Files.copy(model.resolve(f), bad.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        byte[] weights = Files.readAllBytes(model.resolve("model.safetensors"));
+        Files.write(bad.resolve("model.safetensors"), java.util.Arrays.copyOf(weights, weights.length / 2));
+        Run run = pollen("generate", "--local", bad.toString(), "--prompt", "Hello there", "--max-new-tokens", "4");
+        assertEquals(1, run.exitCode(), run.err());
+        assertEquals("", run.out(), "nothing before the model has loaded");
+        assertTrue(run.err().contains("pollen: ") && run.err().contains("model.safetensors"), run.err());
+    }
+
     /** Fails as a bug does: an exception without a message, from inside the JDK. */
     @CommandLine.Command(name = "fail")
     static final class FailingCommand implements Callable<Integer> {
