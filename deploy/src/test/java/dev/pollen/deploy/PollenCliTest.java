@@ -214,9 +214,8 @@ class PollenCliTest {
         assertTrue(!run.err().contains("\tat "), "no stack trace: " + run.err());
     }
 
-    @Test
-    @DisplayName("generate on a checkpoint that fails to load prints nothing to standard output, only the error")
-    void generateOnABadCheckpoint() throws IOException {
+    /** The test model with its weights file cut in half: config and tokenizer read, the weights do not load. */
+    private static Path truncatedCheckpoint() throws IOException {
         Path bad = WORK.resolve("cli-truncated-llama");
         Files.createDirectories(bad);
         for (String f : new String[] {"config.json", "tokenizer.json", "tokenizer_config.json"}) {
@@ -224,6 +223,33 @@ class PollenCliTest {
         }
         byte[] weights = Files.readAllBytes(model.resolve("model.safetensors"));
         Files.write(bad.resolve("model.safetensors"), java.util.Arrays.copyOf(weights, weights.length / 2));
+        return bad;
+    }
+
+    @Test
+    @DisplayName("demo keeps its temporary log directory when a server fails to start, and says where it is")
+    void demoKeepsLogsOfAFailure() throws IOException {
+        Run run = pollen("demo", "--model", truncatedCheckpoint().toString(), "--servers", "1", "--port", "0");
+        assertEquals(1, run.exitCode(), run.err());
+        java.util.regex.Matcher kept = java.util.regex.Pattern.compile("the servers' logs are in (\\S+)").matcher(run.err());
+        assertTrue(kept.find(), run.err());
+        Path logs = Path.of(kept.group(1));
+        try {
+            assertTrue(Files.readString(logs.resolve("server-0.log")).contains("model.safetensors"), run.err());
+            assertTrue(run.err().contains("A server did not start"), run.err());
+        } finally {
+            try (var files = Files.walk(logs)) {
+                for (Path file : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(file);
+                }
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("generate on a checkpoint that fails to load prints nothing to standard output, only the error")
+    void generateOnABadCheckpoint() throws IOException {
+        Path bad = truncatedCheckpoint();
         Run run = pollen("generate", "--local", bad.toString(), "--prompt", "Hello there", "--max-new-tokens", "4");
         assertEquals(1, run.exitCode(), run.err());
         assertEquals("", run.out(), "nothing before the model has loaded");
