@@ -44,8 +44,9 @@ final class BenchCommand implements Runnable {
     }
 
     @Command(name = "local", mixinStandardHelpOptions = true,
-            description = {"The whole model in this process: decode steps/s next to the memory-bandwidth bound,",
-                    "and prefill tokens/s. Without --model it makes (once) a random-weight checkpoint of --size."})
+            description = {"Measure the whole model's decode and prefill speed in this process.",
+                    "Decode steps/s are shown next to the memory-bandwidth bound, prefill in tokens/s. Without --model",
+                    "it makes (once) a random-weight checkpoint of --size."})
     static final class Local implements Callable<Integer> {
         @picocli.CommandLine.Spec
         picocli.CommandLine.Model.CommandSpec spec;
@@ -121,8 +122,8 @@ final class BenchCommand implements Runnable {
     }
 
     @Command(name = "kernels", mixinStandardHelpOptions = true,
-            description = {"Time the LibTorch paths the engine picks against the defaults they replace,",
-                    "side by side in one process, on the TinyLlama-1.1B shape in bf16."})
+            description = {"Time the LibTorch paths the engine picks against the defaults they replace.",
+                    "They run side by side in one process, on the TinyLlama-1.1B shape in bf16."})
     static final class Kernels implements Callable<Integer> {
         @picocli.CommandLine.Spec
         picocli.CommandLine.Model.CommandSpec spec;

@@ -13,20 +13,24 @@ import dev.pollen.web.WebGateway;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Stream;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"A whole swarm on this machine: N `pollen serve` processes splitting the model (by default the one the",
-                "jar carries), and the web gateway in this process. Prints the chat URL once every block is served;",
-                "Ctrl-C stops everything."})
+        description = {"Run a whole swarm and its web gateway on this machine.",
+                "N `pollen serve` processes split the model (by default the one the jar carries), and the web gateway",
+                "runs in this process. It prints the chat URL once every block is served; Ctrl-C stops everything."})
 final class DemoCommand implements java.util.concurrent.Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -46,7 +50,9 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--compute-threads", defaultValue = "1", description = "LibTorch threads of each server (default: ${DEFAULT-VALUE}).")
     int computeThreads;
 
-    @Option(names = "--logs", paramLabel = "DIR", description = "Where the servers' logs go (default: a temporary directory).")
+    @Option(names = "--logs", paramLabel = "DIR",
+            description = "Where the servers' logs go and stay (default: a temporary directory, removed when the demo stops "
+                    + "cleanly and kept when something failed).")
     Path logs;
 
     @Override
@@ -57,13 +63,15 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         String name = model != null ? dir.toAbsolutePath().normalize().getFileName().toString() : DefaultModel.NAME;
         ModelConfig config = ModelConfig.read(dir);
         List<BlockRange> spans = NetworkBench.split(config.numLayers(), Math.min(servers, config.numLayers()));
-        Path logDir = logs != null ? Files.createDirectories(logs) : Files.createTempDirectory("pollen-demo-");
+        LogDirectory logDir = logs != null ? new LogDirectory(Files.createDirectories(logs), false)
+                : new LogDirectory(Files.createTempDirectory("pollen-demo-"), true);
         String swarm = "demo-" + ProcessHandle.current().pid();
         List<LocalServer> processes = new ArrayList<>();
         SwarmConnection connection = null;
         Gateway gateway = null;
         CountDownLatch stopped = new CountDownLatch(1);
-        Runnable stop = stopper(processes, err, stopped);
+        AtomicBoolean failed = new AtomicBoolean();
+        Runnable stop = stopper(processes, err, stopped, logDir, failed);
         Thread hook = new Thread(stop, "pollen-demo-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
@@ -80,7 +88,8 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
                 if (member != null) {
                     args.addAll(List.of("--join", member));
                 }
-                LocalServer server = LocalServer.start(logDir.resolve("server-" + i + ".log"), args, Map.of(), Duration.ofMinutes(5));
+                LocalServer server = LocalServer.start(logDir.path().resolve("server-" + i + ".log"), args, Map.of(),
+                        Duration.ofMinutes(5));
                 synchronized (processes) {
                     processes.add(server);
                 }
@@ -93,11 +102,13 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
             connection.vertx().deployVerticle(web).await(1, TimeUnit.MINUTES);
             out.printf("pollen: the demo swarm serves %s on %d servers; chat at http://%s:%d/ (swarm page /swarm.html)."
                     + " Ctrl-C stops it.%n", name, spans.size(), host.equals("0.0.0.0") ? "127.0.0.1" : host, web.port());
-            out.printf("pollen: server logs in %s%n", logDir);
+            out.printf("pollen: server logs in %s%s%n", logDir.path(), logDir.temporary()
+                    ? " (removed when the demo stops cleanly; --logs DIR keeps them)" : "");
             out.flush();
         } catch (Exception e) {
             Runtime.getRuntime().removeShutdownHook(hook);
             closeQuietly(gateway, connection);
+            failed.set(true);
             stop.run();
             throw e;
         }
@@ -112,8 +123,13 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         return 0;
     }
 
-    /** Stops the servers (SIGTERM, then kill after 20 s), once; written straight to stderr as logging may be gone. */
-    private static Runnable stopper(List<LocalServer> processes, PrintWriter err, CountDownLatch stopped) {
+    /**
+     * Stops the servers (SIGTERM, then kill after 20 s), once, then settles the log directory: the
+     * stop was clean when the demo had started, every server was still running and each drained by
+     * itself. Written straight to stderr, as logging may be gone in a shutdown hook.
+     */
+    private static Runnable stopper(List<LocalServer> processes, PrintWriter err, CountDownLatch stopped, LogDirectory logs,
+                                    AtomicBoolean failed) {
         return () -> {
             if (stopped.getCount() == 0) {
                 return;
@@ -124,18 +140,58 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
             synchronized (processes) {
                 all = new ArrayList<>(processes);
             }
+            boolean clean = !failed.get();
+            for (LocalServer server : all) {
+                if (!server.isAlive()) {
+                    err.println("pollen: the server on blocks " + server.blocks() + " had already exited");
+                    clean = false;
+                }
+            }
             all.forEach(LocalServer::terminate);
             for (LocalServer server : all) {
                 try {
-                    server.close();
+                    if (!server.waitForExit(STOP_GRACE)) {
+                        server.kill();
+                        err.println("pollen: the server on blocks " + server.blocks() + " did not stop within "
+                                + STOP_GRACE.toSeconds() + " s and was killed");
+                        clean = false;
+                    }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
+                    clean = false;
                 }
             }
             err.println("pollen: demo stopped");
+            logs.settle(clean, err);
             err.flush();
             stopped.countDown();
         };
+    }
+
+    /** How long a server gets to drain after SIGTERM before it is killed. */
+    private static final Duration STOP_GRACE = Duration.ofSeconds(20);
+
+    /**
+     * Where the servers' logs go. A temporary directory is removed after a clean stop; after a
+     * failure it stays, and so does one the user named, and the demo says where it is.
+     */
+    private record LogDirectory(Path path, boolean temporary) {
+        void settle(boolean clean, PrintWriter err) {
+            if (!clean) {
+                err.println("pollen: something failed; the servers' logs are in " + path);
+                return;
+            }
+            if (!temporary) {
+                return;
+            }
+            try (Stream<Path> files = Files.walk(path)) {
+                for (Path file : files.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(file);
+                }
+            } catch (IOException e) {
+                err.println("pollen: could not remove the servers' logs in " + path + ": " + e.getMessage());
+            }
+        }
     }
 
     private static void closeQuietly(Gateway gateway, SwarmConnection connection) {

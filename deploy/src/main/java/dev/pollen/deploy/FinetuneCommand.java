@@ -31,9 +31,10 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "finetune", mixinStandardHelpOptions = true,
-        description = {"Train prompts or an adapter of your own through the swarm (the servers' weights stay frozen), with",
-                "AdamW, and save them as safetensors for `pollen generate --tuned`. --local DIR trains with the blocks in",
-                "this process instead, for comparison. Data: JSON Lines of {\"text\": ...} or {\"prompt\": ..., \"completion\": ...}."})
+        description = {"Train prompts or an adapter of your own through the swarm, leaving its weights unchanged.",
+                "AdamW trains them and they are saved as safetensors for `pollen generate --tuned`. --local DIR trains",
+                "with the blocks in this process instead, for comparison.",
+                "Data: JSON Lines of {\"text\": ...} or {\"prompt\": ..., \"completion\": ...}."})
 final class FinetuneCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

@@ -27,9 +27,9 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = {"Generate text from a prompt and stream it to the terminal: with --local the whole model",
-                "runs in this process; with --join the blocks run in the swarm and only the embeddings and",
-                "LM head of --model run here."})
+        description = {"Generate text from a prompt and stream it to the terminal.",
+                "With --local the whole model runs in this process; with --join the blocks run in the swarm and",
+                "only the embeddings and LM head of --model run here."})
 final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -108,14 +108,19 @@ final class GenerateCommand implements Callable<Integer> {
             GenerationOptions options = new GenerationOptions(maxNewTokens,
                     new SamplingOptions(temperature, topK, topP, repetitionPenalty, seed), stops);
             StreamingDetokenizer detokenizer = tokenizer.streaming();
-            out.print(prompt);
-            out.flush();
-            long start = System.nanoTime();
+            // The prompt is shown, and the clock starts, once the model has loaded: a checkpoint that
+            // fails to load leaves standard output empty and its sentence alone on standard error.
+            long[] startNanos = {0};
+            Runnable loaded = () -> {
+                out.print(prompt);
+                out.flush();
+                startNanos[0] = System.nanoTime();
+            };
             long[] firstTokenNanos = {0};
             int[] count = {0};
             Generator.TokenSink sink = (step, tokens) -> {
                 if (step == 0) {
-                    firstTokenNanos[0] = System.nanoTime() - start;
+                    firstTokenNanos[0] = System.nanoTime() - startNanos[0];
                 }
                 count[0]++;
                 if (!options.isStop(tokens[0])) {
@@ -128,13 +133,14 @@ final class GenerateCommand implements Callable<Integer> {
                 Progress progress = new Progress(err, "Loading blocks", config.numLayers());
                 try (LocalModel model = LocalModel.load(modelDir, computeType, i -> progress.update(i + 1));
                      KvCache cache = model.blocks().newCache(1, ids.length + maxNewTokens)) {
+                    loaded.run();
                     model.generator(cache).generate(new long[][] {ids}, 0, options, sink);
                 }
             } else {
-                generateInSwarm(modelDir, computeType, ids, options, sink);
+                generateInSwarm(modelDir, computeType, ids, options, loaded, sink);
             }
             out.println(detokenizer.flush());
-            double seconds = (System.nanoTime() - start) / 1e9;
+            double seconds = (System.nanoTime() - startNanos[0]) / 1e9;
             int n = count[0];
             err.printf("%d tokens in %.2f s (first token after %.0f ms, then %.1f tokens/s) on %d threads, %s%n", n,
                     seconds, firstTokenNanos[0] / 1e6,
@@ -143,7 +149,8 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void generateInSwarm(Path modelDir, DType computeType, long[] ids, GenerationOptions options,
+    /** Generates through the swarm; {@code loaded} runs once the client's part of the model (and --tuned) has loaded. */
+    private void generateInSwarm(Path modelDir, DType computeType, long[] ids, GenerationOptions options, Runnable loaded,
                                  Generator.TokenSink sink) {
         SessionOptions sessionOptions = SessionOptions.defaults().withPush(!noPush)
                 .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds));
@@ -153,10 +160,12 @@ final class GenerateCommand implements Callable<Integer> {
                 TunedParameters params = TunedParameters.load(tuned, model.config());
                 try (TunedStepper stepper = TunedStepper.open(connection.client(), model.info(), params,
                         ids.length + maxNewTokens, 1, sessionOptions)) {
+                    loaded.run();
                     model.generate(stepper, new long[][] {ids}, options, sink);
                 }
                 return;
             }
+            loaded.run();
             try (DistributedModel.Session session = model.session(ids.length + maxNewTokens, 1, sessionOptions)) {
                 int[] step = {0};
                 session.generate(new long[][] {ids}, options).blockingForEach(tokens -> sink.accept(step[0]++, tokens));

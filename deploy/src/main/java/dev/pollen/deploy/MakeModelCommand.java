@@ -15,8 +15,9 @@ import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 
 @Command(name = "make-model", mixinStandardHelpOptions = true,
-        description = {"Write a Hugging Face checkpoint with seeded random weights (config.json, model.safetensors,",
-                "tokenizer.json, tokenizer_config.json), so tests and benchmarks need no download.",
+        description = {"Write a Hugging Face checkpoint with seeded random weights.",
+                "It holds config.json, model.safetensors, tokenizer.json and tokenizer_config.json, so tests and",
+                "benchmarks need no download.",
                 "Sizes: tiny (hidden 64, 4 blocks), small (hidden 256, 8 blocks),",
                 "tinyllama-1.1b (hidden 2048, 22 blocks, 32 heads, 4 KV heads, vocab 32000)."})
 final class MakeModelCommand implements Callable<Integer> {

@@ -50,11 +50,12 @@ import java.util.function.Supplier;
  * limit: the compute of the same blocks in one process plus the round trips the step needs.
  */
 @Command(name = "network", mixinStandardHelpOptions = true,
-        description = {"Petals' table on emulated networks: sequential inference steps/s at two sequence lengths (server-to-server",
-                "push and client relay), parallel forward tokens/s, time to first token and failover recovery through K server",
-                "processes behind user-space link emulators (reached directly for the loopback row), beside the same model in",
-                "one process and two network bounds: summed (back-to-back compute plus link legs) and paced (the same blocks in",
-                "one process, pausing one link leg at each crossing of a step)."})
+        description = {"Measure Petals' table on emulated networks.",
+                "Sequential inference steps/s at two sequence lengths (server-to-server push and client relay), parallel",
+                "forward tokens/s, time to first token and failover recovery through K server processes behind user-space",
+                "link emulators (reached directly for the loopback row), beside the same model in one process and two",
+                "network bounds: summed (back-to-back compute plus link legs) and paced (the same blocks in one process,",
+                "pausing one link leg at each crossing of a step)."})
 final class NetworkBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

@@ -6,6 +6,7 @@ import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /** The one {@code pollen} command; each job is a subcommand. */
 @Command(name = "pollen", mixinStandardHelpOptions = true, versionProvider = Pollen.Version.class,
@@ -21,17 +22,30 @@ public final class Pollen implements Runnable {
         System.exit(commandLine().execute(args));
     }
 
-    /** The command line with Pollen's error handling: a user's mistake is one sentence, not a stack trace. */
+    @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
+            description = "When the command fails, print the whole stack trace (so does the POLLEN_DEBUG environment variable).")
+    boolean debug;
+
+    /**
+     * The command line with Pollen's error handling, the one place every command's failure is shown:
+     * a user's mistake is one sentence, not a stack trace; an exception without a message is named
+     * with the place it came from ({@link FailureMessage}); --debug or POLLEN_DEBUG adds the stack trace.
+     */
     public static CommandLine commandLine() {
-        CommandLine cli = new CommandLine(new Pollen());
+        Pollen pollen = new Pollen();
+        CommandLine cli = new CommandLine(pollen);
         cli.setOut(new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true));
         cli.setErr(new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true));
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            commandLine.getErr().println();
-            commandLine.getErr().println("pollen: " + e.getMessage());
-            if (System.getenv("POLLEN_DEBUG") != null) {
-                e.printStackTrace(commandLine.getErr());
+            PrintWriter err = commandLine.getErr();
+            err.println();
+            err.println("pollen: " + FailureMessage.of(e));
+            if (pollen.debug || System.getenv("POLLEN_DEBUG") != null) {
+                e.printStackTrace(err);
+            } else if (!FailureMessage.hasMessage(e)) {
+                err.println("pollen: run it again with --debug (or POLLEN_DEBUG=1) for the whole stack trace");
             }
+            err.flush();
             return 1;
         });
         return cli;

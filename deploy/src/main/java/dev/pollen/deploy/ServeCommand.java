@@ -99,7 +99,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
 
     @Option(names = "--balance-quality", defaultValue = "0.75",
             description = {"With --num-blocks: move to other blocks when the move alone raises the swarm's weakest block by",
-                    "over 1 %, or when everyone re-choosing would raise it more than this ratio allows",
+                    "over 1 %%, or when everyone re-choosing would raise it more than this ratio allows",
                     "(current / after < quality); 0 never moves (default: ${DEFAULT-VALUE})."})
     double balanceQuality;
 

@@ -19,8 +19,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "swarm", mixinStandardHelpOptions = true,
-        description = {"Per-token decode latency through a running swarm against the same model in this process,",
-                "as overhead per hop, with server-to-server push and with client relay."})
+        description = {"Measure per-token decode latency through a running swarm against the model in this process.",
+                "The difference is shown as overhead per hop, with server-to-server push and with client relay."})
 final class SwarmBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

@@ -16,9 +16,9 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "throughput", mixinStandardHelpOptions = true,
-        description = {"Measure, on demand, what `pollen serve --throughput auto` measures at start: single-token",
-                "steps and long forward passes through a span, per block, and the throughput a server would",
-                "announce. Give the figure to `pollen serve --throughput N` to skip the measurement at start."})
+        description = {"Measure on demand what `pollen serve --throughput auto` measures at start.",
+                "Single-token steps and long forward passes through a span, per block, and the throughput a server",
+                "would announce. Give the figure to `pollen serve --throughput N` to skip the measurement at start."})
 final class ThroughputBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

@@ -22,9 +22,10 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 @Command(name = "web", mixinStandardHelpOptions = true,
-        description = {"Run the web gateway: the chat page, the swarm page, Petals' chat API (WebSocket /api/v2/generate,",
-                "POST /api/v1/generate), an OpenAI-compatible API (/v1/models, /v1/completions, /v1/chat/completions),",
-                "/api/v1/state, /health and /metrics. It is a client of the swarm: it holds no blocks."})
+        description = {"Run the web gateway: chat and swarm pages, Petals' chat API and an OpenAI-compatible API.",
+                "Petals' API is WebSocket /api/v2/generate and POST /api/v1/generate; OpenAI's is /v1/models,",
+                "/v1/completions and /v1/chat/completions; besides, /api/v1/state, /health and /metrics.",
+                "It is a client of the swarm: it holds no blocks."})
 final class WebCommand implements java.util.concurrent.Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

@@ -11,6 +11,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -26,15 +27,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The README's first command as a user runs it: `./pollen demo` (the packaged jar, three server
  * processes, the gateway), a completion through the web API, then Ctrl-C (SIGINT), after which no
- * process of the demo is left.
+ * process of the demo is left, nor its temporary log directory.
  */
 @DisplayName("pollen demo")
 class DemoIT {
     private static final Path ROOT = Path.of(System.getProperty("pollen.root", "..")).toAbsolutePath().normalize();
     private static final Pattern CHAT = Pattern.compile("chat at (http://\\S+/) ");
+    private static final Pattern LOGS = Pattern.compile("server logs in (\\S+) \\(removed when the demo stops cleanly");
 
     @Test
-    @DisplayName("starts a swarm on the default model, answers through the web API, and stops cleanly on SIGINT")
+    @DisplayName("starts a swarm on the default model, answers through the web API, and stops cleanly on SIGINT, removing its logs")
     void demo() throws Exception {
         ProcessBuilder builder = new ProcessBuilder(ROOT.resolve("pollen").toString(), "demo", "--port", "0")
                 .directory(ROOT.toFile()).redirectErrorStream(true);
@@ -42,6 +44,7 @@ class DemoIT {
         Process demo = builder.start();
         StringBuilder output = new StringBuilder();
         CompletableFuture<String> url = new CompletableFuture<>();
+        CompletableFuture<Path> logs = new CompletableFuture<>();
         Thread pump = new Thread(() -> {
             try (BufferedReader reader = new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8))) {
                 String line;
@@ -53,6 +56,10 @@ class DemoIT {
                     if (m.find()) {
                         url.complete(m.group(1));
                     }
+                    Matcher l = LOGS.matcher(line);
+                    if (l.find()) {
+                        logs.complete(Path.of(l.group(1)));
+                    }
                 }
             } catch (Exception ignored) {
                 // the demo ended
@@ -63,6 +70,8 @@ class DemoIT {
         pump.start();
         try {
             String base = url.get(4, TimeUnit.MINUTES);
+            Path logDir = logs.get(10, TimeUnit.SECONDS);
+            assertTrue(Files.isRegularFile(logDir.resolve("server-0.log")), "the servers log to " + logDir);
             List<ProcessHandle> children = demo.descendants().toList();
             assertTrue(children.size() >= 3, "three server processes must run: " + children);
 
@@ -85,7 +94,9 @@ class DemoIT {
             }
             synchronized (output) {
                 assertTrue(output.toString().contains("demo stopped"), output.toString());
+                assertFalse(output.toString().contains("something failed"), output.toString());
             }
+            assertFalse(Files.exists(logDir), "a clean stop removes the temporary log directory " + logDir);
         } finally {
             demo.descendants().forEach(ProcessHandle::destroyForcibly);
             demo.destroyForcibly();

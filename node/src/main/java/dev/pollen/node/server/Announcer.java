@@ -51,7 +51,8 @@ public final class Announcer {
         return refresh();
     }
 
-    private Future<Void> refresh() {
+    /** Writes the record now, in the current state: when what it says changed between refreshes. */
+    public Future<Void> refresh() {
         ServerInfo info = record.apply(state);
         return Future.fromCompletionStage(directory.announce(info, timeToLive), context)
                 .onFailure(e -> LOG.log(Level.WARNING, "Could not refresh this server's record in the swarm directory: "

@@ -27,6 +27,7 @@ import io.vertx.grpc.server.GrpcServerOptions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.IntConsumer;
@@ -72,6 +73,7 @@ public final class BlockServer extends VerticleBase {
     private long idleTimer = -1;
     private long pingTimer = -1;
     private int pingRounds;
+    private boolean pinging;
 
     public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress) {
         this.settings = settings;
@@ -151,14 +153,14 @@ public final class BlockServer extends VerticleBase {
                     idleTimer = vertx.setPeriodic(InferenceSessions.IDLE_CHECK_PERIOD.toMillis(), id -> sessions.closeIdle());
                     pinger = new NeighbourPinger(context, directory, pushGrpc, this::blocks, settings.model().name(), serverId,
                             settings.compute().stepTimeout());
-                    pingTimer = vertx.setPeriodic(settings.network().announcePeriod().toMillis(), id -> pinger.round()
-                            .compose(done -> ++pingRounds % NETWORK_PROBE_ROUNDS == 1 ? measureNetwork() : Future.succeededFuture()));
+                    pingTimer = vertx.setPeriodic(settings.network().announcePeriod().toMillis(), id -> pingRound());
                     if (settings.placement().chosen() && settings.placement().balanceQuality() > 0) {
                         rebalancing = new Rebalancing(context, directory, settings, serverId, config.numLayers(), span, compute,
                                 announcer);
                         rebalancing.start();
                     }
-                    return announcer.announce(ServerState.ONLINE);
+                    // The first round runs at once, so the record carries round trips from the start.
+                    return announcer.announce(ServerState.ONLINE).onSuccess(online -> pingRound());
                 })
                 .onSuccess(v -> LOG.info("Serving blocks " + blocks() + " of " + settings.model().name() + " at "
                         + settings.network().host() + ":" + port()))
@@ -220,6 +222,26 @@ public final class BlockServer extends VerticleBase {
     }
 
     /**
+     * Pings the servers of the next block, measures the network on the first round and every
+     * {@link #NETWORK_PROBE_ROUNDS} after it, and refreshes the record at once when a server's round
+     * trip appeared or went away rather than an announce period later. A round still running when
+     * the next is due (slow links, a 60 s ping timeout) makes that one skip.
+     */
+    private void pingRound() {
+        if (pinging) {
+            return;
+        }
+        pinging = true;
+        Set<String> before = pinger.estimates().keySet();
+        pinger.round()
+                .compose(done -> ++pingRounds % NETWORK_PROBE_ROUNDS == 1 ? measureNetwork() : Future.succeededFuture())
+                .compose(done -> pinger.estimates().keySet().equals(before) || announcer.state() != ServerState.ONLINE
+                        ? Future.succeededFuture() : announcer.refresh())
+                .onFailure(e -> LOG.fine("A round of pings failed: " + e.getMessage()))
+                .onComplete(v -> pinging = false);
+    }
+
+    /**
      * This server's directory record in {@code state}. While JOINING it names the blocks it is
      * loading, with the throughput it was given (none when it is still to be measured): block
      * selection counts it there, so servers joining together spread out, but routes and coverage
@@ -232,8 +254,9 @@ public final class BlockServer extends VerticleBase {
         ServerSettings.Network network = settings.network();
         int port = network.publicPort() > 0 ? network.publicPort() : http == null ? 0 : port();
         return new ServerInfo(serverId, settings.model().name(), fingerprint, blocks, state, network.host(), port,
-                rates.effective(blocks.length()), rates.inferenceRps(), rates.forwardRps(), budget.left(), settings.compute().dtype().torchName(), "none", List.of(), VERSION, network.publicName(),
-                pinger == null ? Map.of() : pinger.averages());
+                rates.effective(blocks.length()), rates.inferenceRps(), rates.forwardRps(), budget.left(),
+                settings.compute().dtype().torchName(), "none", List.of(), VERSION, network.publicName(),
+                pinger == null ? Map.of() : pinger.estimates());
     }
 
     private InfoResponse info() {

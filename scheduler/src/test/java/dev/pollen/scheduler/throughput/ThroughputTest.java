@@ -19,17 +19,28 @@ class ThroughputTest {
     }
 
     @Test
-    @DisplayName("round trips are smoothed as an exponential moving average and can be forgotten")
-    void movingAverage() {
-        RttTracker tracker = new RttTracker(0.5);
-        assertTrue(tracker.average("a").isEmpty());
-        tracker.record("a", 0.100);
-        tracker.record("a", 0.200);
-        tracker.record("a", 0.200);
-        assertEquals(0.175, tracker.average("a").getAsDouble(), 1e-12);
-        assertEquals(1, tracker.snapshot().size());
+    @DisplayName("a round trip is the low percentile of the last samples: a slow first one does not linger, a changed link shows")
+    void lowPercentileOfAWindow() {
+        RttTracker tracker = new RttTracker(10, 0.2);
+        assertTrue(tracker.estimate("a").isEmpty());
+        tracker.record("a", 0.900);   // a first call: connection and class loading
+        assertEquals(0.900, tracker.estimate("a").getAsDouble(), 1e-12);
+        for (double ms : new double[] {4, 2, 9, 3, 2.5}) {
+            tracker.record("a", ms / 1e3);
+        }
+        // Six samples: rank ceil(0.2 x 6) = 2, the second fastest.
+        assertEquals(0.0025, tracker.estimate("a").getAsDouble(), 1e-12);
+        // The link slows down to 100 ms: nine new samples leave one old 2.5 ms in the window of ten, and
+        // the second fastest is a new one.
+        for (int i = 0; i < 9; i++) {
+            tracker.record("a", 0.100 + i * 1e-3);
+        }
+        assertEquals(0.100, tracker.estimate("a").getAsDouble(), 1e-12);
+        assertEquals(java.util.Map.of("a", 0.100), tracker.snapshot());
         tracker.forget("a");
         assertTrue(tracker.snapshot().isEmpty());
         assertThrows(IllegalArgumentException.class, () -> tracker.record("a", -1));
+        assertThrows(IllegalArgumentException.class, () -> new RttTracker(0, 0.1));
+        assertThrows(IllegalArgumentException.class, () -> new RttTracker(5, 1));
     }
 }
