@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -68,7 +69,8 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
     private final int batch;
     private final BlockRange blocks;
     private final SessionOptions options;
-    private final List<HopState> hops = new ArrayList<>();
+    /** Changed by the caller's thread, read on the event loop too (push failures, abandoned steps). */
+    private final List<HopState> hops = new CopyOnWriteArrayList<>();
     /** Hops whose server failed: the next try replaces them before it runs the step. */
     private final Set<String> failedServers = new HashSet<>();
     private final Set<Link> relayed = new HashSet<>();
@@ -289,7 +291,7 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
      * for the next hop's result fails now, as a failure of the link, not of the next server.
      */
     private void pushFailed(RemoteHop from, PushFailed failed) {
-        for (HopState hop : List.copyOf(hops)) {
+        for (HopState hop : hops) {
             if (hop.remote.isSession(failed.getSessionId())) {
                 hop.remote.fail(failed.getStepId(), new PushFailedException(from.server(), hop.remote.server(),
                         failed.getReason()));
