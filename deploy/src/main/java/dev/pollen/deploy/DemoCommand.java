@@ -1,5 +1,6 @@
 package dev.pollen.deploy;
 
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.node.client.SessionOptions;
@@ -19,7 +20,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -59,7 +59,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         List<BlockRange> spans = NetworkBench.split(config.numLayers(), Math.min(servers, config.numLayers()));
         Path logDir = logs != null ? Files.createDirectories(logs) : Files.createTempDirectory("pollen-demo-");
         String swarm = "demo-" + ProcessHandle.current().pid();
-        List<LocalServer> processes = new ArrayList<>();
+        List<ServerProcess> processes = new ArrayList<>();
         SwarmConnection connection = null;
         Gateway gateway = null;
         CountDownLatch stopped = new CountDownLatch(1);
@@ -68,7 +68,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             String member = null;
-            int hazelcastPort = LocalServer.freePort();
+            int hazelcastPort = ServerProcess.freePort();
             for (int i = 0; i < spans.size(); i++) {
                 err.printf("pollen: starting server %d of %d on blocks %s of %s%n", i + 1, spans.size(), spans.get(i), name);
                 err.flush();
@@ -80,7 +80,8 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
                 if (member != null) {
                     args.addAll(List.of("--join", member));
                 }
-                LocalServer server = LocalServer.start(logDir.resolve("server-" + i + ".log"), args, Map.of(), Duration.ofMinutes(5));
+                ServerProcess server = ServerProcess.start(logDir.resolve("server-" + i + ".log"), List.of(), args,
+                        Duration.ofMinutes(5));
                 synchronized (processes) {
                     processes.add(server);
                 }
@@ -113,19 +114,19 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
     }
 
     /** Stops the servers (SIGTERM, then kill after 20 s), once; written straight to stderr as logging may be gone. */
-    private static Runnable stopper(List<LocalServer> processes, PrintWriter err, CountDownLatch stopped) {
+    private static Runnable stopper(List<ServerProcess> processes, PrintWriter err, CountDownLatch stopped) {
         return () -> {
             if (stopped.getCount() == 0) {
                 return;
             }
             err.println("pollen: stopping the demo: the gateway, then " + processes.size() + " servers");
             err.flush();
-            List<LocalServer> all;
+            List<ServerProcess> all;
             synchronized (processes) {
                 all = new ArrayList<>(processes);
             }
-            all.forEach(LocalServer::terminate);
-            for (LocalServer server : all) {
+            all.forEach(ServerProcess::terminate);
+            for (ServerProcess server : all) {
                 try {
                     server.close();
                 } catch (InterruptedException e) {

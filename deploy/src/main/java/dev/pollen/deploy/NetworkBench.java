@@ -3,6 +3,7 @@ package dev.pollen.deploy;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.pollen.inference.bench.LocalBenchmark;
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.GenerationOptions;
@@ -232,9 +233,9 @@ final class NetworkBench implements Callable<Integer> {
         final Path dir;
         final Path logs;
         final List<BlockRange> spans;
-        final List<LocalServer> processes = new ArrayList<>();
+        final List<ServerProcess> processes = new ArrayList<>();
         final List<LinkEmulator> links = new ArrayList<>();
-        final Map<Integer, LocalServer> byAnnouncedPort = new HashMap<>();
+        final Map<Integer, ServerProcess> byAnnouncedPort = new HashMap<>();
         int nextHazelcastPort;
         String member;
         SwarmConnection connection;
@@ -250,9 +251,9 @@ final class NetworkBench implements Callable<Integer> {
                                 int threads, List<Integer> seqLengths, DType computeType, PrintWriter err) throws Exception {
             BenchSwarm swarm = new BenchSwarm(dir, logs, spans);
             try {
-                swarm.nextHazelcastPort = LocalServer.freePort();
+                swarm.nextHazelcastPort = ServerProcess.freePort();
                 for (int i = 0; i < spans.size(); i++) {
-                    int grpcPort = LocalServer.freePort();
+                    int grpcPort = ServerProcess.freePort();
                     int announced = grpcPort;
                     String where = "directly on 127.0.0.1:" + grpcPort;
                     if (behindLinks) {
@@ -262,7 +263,7 @@ final class NetworkBench implements Callable<Integer> {
                         where = "behind " + link;
                     }
                     log(err, "Starting server %d of %d on blocks %s %s", i + 1, spans.size(), spans.get(i), where);
-                    LocalServer server = bench.startServer(dir, logs.resolve("server-" + i + ".log"), spans.get(i), grpcPort,
+                    ServerProcess server = bench.startServer(dir, logs.resolve("server-" + i + ".log"), spans.get(i), grpcPort,
                             behindLinks ? announced : 0, swarm.nextHazelcastPort++, swarm.member, threads, seqLengths);
                     swarm.member = swarm.member == null ? server.directoryAddress() : swarm.member;
                     swarm.processes.add(server);
@@ -298,7 +299,7 @@ final class NetworkBench implements Callable<Integer> {
             if (connection != null) {
                 connection.close();
             }
-            for (LocalServer server : processes) {
+            for (ServerProcess server : processes) {
                 server.close();
             }
             links.forEach(LinkEmulator::close);
@@ -628,9 +629,9 @@ final class NetworkBench implements Callable<Integer> {
         List<BlockRange> spans = swarm.spans;
         DistributedModel remote = swarm.remote;
         BlockRange middle = spans.get(spans.size() / 2);
-        int grpcPort = LocalServer.freePort();
+        int grpcPort = ServerProcess.freePort();
         log(err, "Failover: starting a spare server on blocks %s", middle);
-        LocalServer spare = startServer(swarm.dir, swarm.logs.resolve("spare.log"), middle, grpcPort, 0,
+        ServerProcess spare = startServer(swarm.dir, swarm.logs.resolve("spare.log"), middle, grpcPort, 0,
                 swarm.nextHazelcastPort++, swarm.member, threads, seqLengths);
         swarm.processes.add(spare);
         swarm.byAnnouncedPort.put(spare.grpcPort(), spare);
@@ -662,7 +663,7 @@ final class NetworkBench implements Callable<Integer> {
         return new double[] {recovery, normal};
     }
 
-    private LocalServer startServer(Path dir, Path log, BlockRange span, int grpcPort, int publicPort, int hazelcastPort,
+    private ServerProcess startServer(Path dir, Path log, BlockRange span, int grpcPort, int publicPort, int hazelcastPort,
                                     String member, int threads, List<Integer> seqLengths) throws Exception {
         int maxLength = Math.max(Math.max(seqLengths.stream().mapToInt(Integer::intValue).max().orElse(128) + steps + 64,
                 WARMUP_PROMPT + warmup + 2), forwardLength + 8);
@@ -681,7 +682,7 @@ final class NetworkBench implements Callable<Integer> {
             args.addAll(List.of("--join", member));
         }
         // The servers inherit this process's environment (OMP_WAIT_POLICY and the like), so runs can compare settings.
-        return LocalServer.start(log, args, Map.of(), Duration.ofMinutes(5));
+        return ServerProcess.start(log, List.of(), args, Duration.ofMinutes(5));
     }
 
     // ---- rows, spans, output ----
