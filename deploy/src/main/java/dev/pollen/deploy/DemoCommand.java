@@ -1,5 +1,6 @@
 package dev.pollen.deploy;
 
+import dev.pollen.deploy.bench.NetworkBench;
 import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;

@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.Set;
 
 /** The options of a command that uses a swarm as a client: where it is, and which model. */
-final class SwarmOptions {
+public final class SwarmOptions {
     @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Directory members of a swarm to use.")
     List<String> join;
 
@@ -31,24 +31,29 @@ final class SwarmOptions {
             description = "With --join: never route through these servers (id, public name or host:port).")
     Set<String> deny = Set.of();
 
-    boolean joining() {
+    public boolean joining() {
         return join != null;
     }
 
+    /** With --join: the checkpoint whose embeddings and LM head run here, or null. */
+    public Path modelDir() {
+        return modelDir;
+    }
+
     /** The model's name in the swarm. */
-    String name() {
+    public String name() {
         return modelName != null ? modelName : modelDir.toAbsolutePath().normalize().getFileName().toString();
     }
 
     /** Checks --model is given with --join. */
-    void requireModel() {
+    public void requireModel() {
         if (join != null && modelDir == null) {
             throw new IllegalArgumentException("With --join, give --model MODEL_DIR: the checkpoint whose embeddings and LM "
                     + "head run here.");
         }
     }
 
-    SwarmConnection connect() {
+    public SwarmConnection connect() {
         return SwarmConnection.open(swarm, join, new ServerFilter(allow, deny));
     }
 }

@@ -1,4 +1,4 @@
-package dev.pollen.deploy;
+package dev.pollen.deploy.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -16,8 +16,6 @@ import dev.pollen.node.client.DistributedModel;
 import dev.pollen.node.client.SessionOptions;
 import dev.pollen.node.client.SwarmClient;
 import dev.pollen.node.client.SwarmConnection;
-import dev.pollen.node.net.LinkEmulator;
-import dev.pollen.node.net.LinkProfile;
 import dev.pollen.node.server.StepCounters;
 import dev.pollen.protocol.BlockRange;
 import dev.pollen.protocol.ServerInfo;
@@ -56,7 +54,7 @@ import java.util.function.Supplier;
                 "processes behind user-space link emulators (reached directly for the loopback row), beside the same model in",
                 "one process and two network bounds: summed (back-to-back compute plus link legs) and paced (the same blocks in",
                 "one process, pausing one link leg at each crossing of a step)."})
-final class NetworkBench implements Callable<Integer> {
+public final class NetworkBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -713,7 +711,7 @@ final class NetworkBench implements Callable<Integer> {
     }
 
     /** {@code blocks} split into {@code parts} contiguous spans, the longer ones first. */
-    static List<BlockRange> split(int blocks, int parts) {
+    public static List<BlockRange> split(int blocks, int parts) {
         if (parts < 1 || parts > blocks) {
             throw new IllegalArgumentException("Cannot split " + blocks + " blocks over " + parts + " servers");
         }
