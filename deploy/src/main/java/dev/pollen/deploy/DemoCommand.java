@@ -1,6 +1,5 @@
 package dev.pollen.deploy;
 
-import dev.pollen.deploy.bench.NetworkBench;
 import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
@@ -57,7 +56,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         Path dir = model != null ? model : DefaultModel.directory();
         String name = model != null ? dir.toAbsolutePath().normalize().getFileName().toString() : DefaultModel.NAME;
         ModelConfig config = ModelConfig.read(dir);
-        List<BlockRange> spans = NetworkBench.split(config.numLayers(), Math.min(servers, config.numLayers()));
+        List<BlockRange> spans = BlockRange.split(config.numLayers(), Math.min(servers, config.numLayers()));
         Path logDir = logs != null ? Files.createDirectories(logs) : Files.createTempDirectory("pollen-demo-");
         String swarm = "demo-" + ProcessHandle.current().pid();
         List<ServerProcess> processes = new ArrayList<>();
