@@ -15,8 +15,9 @@ import java.util.regex.Pattern;
  * A process that this one started and watches (a server, a gateway): its output copied into a log
  * file, and the line it printed once it was ready. Stopping it is a SIGTERM first, so a server
  * drains and a gateway closes its sessions, then kill -9 when it has not exited after its grace.
+ * A kind of process that says more in its ready line ({@link ServerProcess}) extends it.
  */
-public final class ChildProcess implements AutoCloseable {
+public class ChildProcess implements AutoCloseable {
     /** What Hazelcast needs; `java -jar pollen.jar` gets it from the manifest, a -cp launch must say it. */
     public static final List<String> JVM_FLAGS = List.of("--add-modules", "java.se", "--add-exports",
             "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens",
@@ -37,6 +38,11 @@ public final class ChildProcess implements AutoCloseable {
         this.log = log;
         this.output = output;
         this.readyLine = readyLine;
+    }
+
+    /** The same process, seen as a more particular kind. */
+    protected ChildProcess(ChildProcess started) {
+        this(started.process, started.log, started.output, started.readyLine);
     }
 
     /**

@@ -16,9 +16,10 @@ import java.util.regex.Pattern;
  * A `pollen serve` that this process started (for `pollen demo`, `pollen bench network` and the
  * tests that need real server processes): its own JVM on this machine's Java and this process's
  * class path, started with `--exit-with-parent` so that it never outlives us, its output in a log
- * file.
+ * file. SIGTERM ({@link #terminate()}, {@link #close()}) drains it: open sessions get up to 10 s,
+ * then it withdraws its record and exits.
  */
-public final class ServerProcess implements AutoCloseable {
+public final class ServerProcess extends ChildProcess {
     /**
      * What a server's JVM runs with besides: the C1 compiler only. A server's Java is glue around
      * LibTorch (decode a message, call the blocks, encode the answer), called a few dozen times a
@@ -33,14 +34,13 @@ public final class ServerProcess implements AutoCloseable {
     private static final Pattern SERVING = Pattern.compile(
             "pollen: serving blocks \\[(\\d+), (\\d+)\\) of (\\S+) at ([\\d.]+):(\\d+); swarm '(\\S+)' directory member ([\\d.]+):(\\d+)");
 
-    private final ChildProcess process;
     private final BlockRange blocks;
     private final int grpcPort;
     private final String directoryAddress;
 
-    private ServerProcess(ChildProcess process) {
-        Matcher m = process.readyLine();
-        this.process = process;
+    private ServerProcess(ChildProcess started) {
+        super(started);
+        Matcher m = readyLine();
         this.blocks = BlockRange.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)));
         this.grpcPort = Integer.parseInt(m.group(5));
         this.directoryAddress = m.group(7) + ":" + m.group(8);
@@ -90,42 +90,5 @@ public final class ServerProcess implements AutoCloseable {
     /** Its Hazelcast member's address, for `--join`. */
     public String directoryAddress() {
         return directoryAddress;
-    }
-
-    public long pid() {
-        return process.pid();
-    }
-
-    public boolean isAlive() {
-        return process.isAlive();
-    }
-
-    public int exitCode() {
-        return process.exitCode();
-    }
-
-    /** kill -9. */
-    public void kill() throws InterruptedException {
-        process.kill();
-    }
-
-    /** SIGTERM: it drains (open sessions get up to 10 s), withdraws its record and exits. */
-    public void terminate() {
-        process.terminate();
-    }
-
-    /** Waits for it to exit and its last output to reach the log. */
-    public boolean waitForExit(Duration timeout) throws InterruptedException {
-        return process.waitForExit(timeout);
-    }
-
-    public String logTail() {
-        return process.logTail();
-    }
-
-    /** SIGTERM, then kill -9 if it has not exited after 20 s. */
-    @Override
-    public void close() throws InterruptedException {
-        process.close();
     }
 }

@@ -9,13 +9,11 @@ import java.util.List;
 import java.util.regex.Pattern;
 
 /** A `pollen web` gateway in its own JVM, started as an operator would, its output in a log file. */
-public final class GatewayProcess implements AutoCloseable {
+public final class GatewayProcess extends ChildProcess {
     private static final Pattern LISTENING = Pattern.compile("pollen: web gateway at (http://\\S+/)");
 
-    private final ChildProcess process;
-
-    private GatewayProcess(ChildProcess process) {
-        this.process = process;
+    private GatewayProcess(ChildProcess started) {
+        super(started);
     }
 
     /** Starts a gateway on a free port in front of the swarm whose directory {@code member} is. */
@@ -28,29 +26,12 @@ public final class GatewayProcess implements AutoCloseable {
 
     /** Its base URL, ending in a slash. */
     public String url() {
-        return process.readyLine().group(1);
+        return readyLine().group(1);
     }
 
     /** SIGTERM, as Ctrl-C sends; waits for the exit and for its last words to reach the log. */
     public boolean stop(long seconds) throws InterruptedException {
-        process.terminate();
-        return process.waitForExit(Duration.ofSeconds(seconds));
-    }
-
-    public int exitCode() {
-        return process.exitCode();
-    }
-
-    public boolean isAlive() {
-        return process.isAlive();
-    }
-
-    public String logTail() {
-        return process.logTail();
-    }
-
-    @Override
-    public void close() throws InterruptedException {
-        process.close();
+        terminate();
+        return waitForExit(Duration.ofSeconds(seconds));
     }
 }
