@@ -10,6 +10,8 @@ import org.bytedeco.pytorch.TensorVector;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.Function;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Trains a {@link TunedModel}'s parameters (prompts, deep prompts or an adapter) on
@@ -38,42 +40,22 @@ public final class TuningTrainer {
         }
     }
 
-    /** Where a batch's blocks run: the swarm, or this process. */
-    public interface Passes {
-        /** The batch's loss, with the tuned parameters' gradients accumulated (backward included). */
-        double lossAndGradients(TunedModel.Batch batch);
-
-        /** The batch's loss and the accuracy of its counted tokens, without gradients. */
-        TunedModel.Evaluation evaluate(TunedModel.Batch batch);
-
+    /**
+     * Where a batch's blocks run: the swarm, or this process.
+     *
+     * @param lossAndGradients the batch's loss, with the tuned parameters' gradients accumulated (backward included)
+     * @param evaluate         the batch's loss and the accuracy of its counted tokens, without gradients
+     */
+    public record Passes(ToDoubleFunction<TunedModel.Batch> lossAndGradients,
+                         Function<TunedModel.Batch, TunedModel.Evaluation> evaluate) {
         /** Through the servers of {@code remote}. */
-        static Passes through(TunedModel model, RemoteSequence remote) {
-            return new Passes() {
-                @Override
-                public double lossAndGradients(TunedModel.Batch batch) {
-                    return model.lossAndGradients(remote, batch);
-                }
-
-                @Override
-                public TunedModel.Evaluation evaluate(TunedModel.Batch batch) {
-                    return model.evaluate(remote, batch);
-                }
-            };
+        public static Passes through(TunedModel model, RemoteSequence remote) {
+            return new Passes(batch -> model.lossAndGradients(remote, batch), batch -> model.evaluate(remote, batch));
         }
 
         /** With {@code blocks} (every block of the model) in this process; the caller closes them. */
-        static Passes local(TunedModel model, BlockSpan blocks) {
-            return new Passes() {
-                @Override
-                public double lossAndGradients(TunedModel.Batch batch) {
-                    return model.lossAndGradientsLocally(blocks, batch);
-                }
-
-                @Override
-                public TunedModel.Evaluation evaluate(TunedModel.Batch batch) {
-                    return model.evaluateLocally(blocks, batch);
-                }
-            };
+        public static Passes local(TunedModel model, BlockSpan blocks) {
+            return new Passes(batch -> model.lossAndGradientsLocally(blocks, batch), batch -> model.evaluateLocally(blocks, batch));
         }
     }
 
@@ -114,7 +96,7 @@ public final class TuningTrainer {
                 start = System.nanoTime();
                 for (int step = 1; step <= settings.steps(); step++) {
                     optimizer.zero_grad();
-                    double loss = passes.lossAndGradients(examples.sample(settings.batch(), random, pad));
+                    double loss = passes.lossAndGradients().applyAsDouble(examples.sample(settings.batch(), random, pad));
                     optimizer.step();
                     smoothed = Double.isNaN(smoothed) ? loss : 0.9 * smoothed + 0.1 * loss;
                     listener.step(step, smoothed);
@@ -132,7 +114,7 @@ public final class TuningTrainer {
         int tokens = 0;
         List<TrainingData.Example> all = examples.examples();
         for (int from = 0; from < all.size(); from += settings.batch()) {
-            TunedModel.Evaluation e = passes.evaluate(TrainingData.batch(new ArrayList<>(all.subList(from,
+            TunedModel.Evaluation e = passes.evaluate().apply(TrainingData.batch(new ArrayList<>(all.subList(from,
                     Math.min(all.size(), from + settings.batch()))), pad));
             loss += e.loss() * e.tokens();
             correct += e.accuracy() * e.tokens();
