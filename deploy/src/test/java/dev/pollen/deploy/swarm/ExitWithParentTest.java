@@ -63,6 +63,8 @@ class ExitWithParentTest {
             args.add("--exit-with-parent");
         }
         List<String> command = ServerProcess.command(TestServers.JVM_FLAGS, args);
+        // A log left by an earlier run would say "serving" before the shell truncates it.
+        Files.deleteIfExists(log);
         String line = command.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").collect(Collectors.joining(" "))
                 + " > '" + log + "' 2>&1 & wait";
         Process shell = new ProcessBuilder("bash", "-c", line).start();
