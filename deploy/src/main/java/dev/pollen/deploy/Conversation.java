@@ -1,5 +1,6 @@
 package dev.pollen.deploy;
 
+import dev.pollen.inference.generate.CachedSequence;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.generate.Generator;
 import dev.pollen.inference.sampling.SamplingOptions;
@@ -31,7 +32,7 @@ final class Conversation {
     private final SamplingOptions sampling;
     private final boolean reuse;
     private final List<ChatMessage> messages = new ArrayList<>();
-    private long[] fed = new long[0];   // the tokens the caches hold
+    private final CachedSequence sequence = new CachedSequence();
     private int tokensSent;
     private int turn;
 
@@ -62,16 +63,18 @@ final class Conversation {
             messages.remove(messages.size() - 1);
             throw new IllegalArgumentException("The conversation would pass " + maxLength + " tokens; start a new chat.");
         }
-        int common = reuse ? commonPrefix(fed, ids) : 0;
+        int common = reuse ? commonPrefix(sequence.cachedTokens(), ids) : 0;
         if (common == ids.length) {
             common--;   // a step needs at least one new token
         }
+        sequence.rollback(common);
+        long[] feed = Arrays.copyOfRange(ids, common, ids.length);
         long eos = tokenizer.eosTokenId().orElse(-1);
         GenerationOptions options = new GenerationOptions(maxNewTokens, sampling.withSeed(sampling.seed() + turn++),
                 eos >= 0 ? new long[] {eos} : new long[0]);
         StreamingDetokenizer detokenizer = tokenizer.streaming();
         StringBuilder text = new StringBuilder();
-        long[] reply = blocks.run(Arrays.copyOfRange(ids, common, ids.length), common, options, (step, tokens) -> {
+        long[] reply = blocks.run(feed, common, options, (step, tokens) -> {
             if (tokens[0] != eos) {
                 String piece = detokenizer.push(tokens[0]);
                 text.append(piece);
@@ -82,10 +85,8 @@ final class Conversation {
         String rest = detokenizer.flush();
         text.append(rest);
         stream.accept(rest);
-        tokensSent += ids.length - common + Math.max(0, reply.length - 1);
-        // The caches hold the prompt and every reply token but the last, which was never fed back.
-        fed = Arrays.copyOf(ids, ids.length + Math.max(0, reply.length - 1));
-        System.arraycopy(reply, 0, fed, ids.length, Math.max(0, reply.length - 1));
+        sequence.record(feed, reply);
+        tokensSent += sequence.cached() - common;
         long[] replyText = reply.length > 0 && reply[reply.length - 1] == eos ? Arrays.copyOf(reply, reply.length - 1) : reply;
         messages.add(new ChatMessage("assistant", tokenizer.decode(replyText)));
         return text.toString();

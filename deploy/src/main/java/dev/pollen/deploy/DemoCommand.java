@@ -1,5 +1,6 @@
 package dev.pollen.deploy;
 
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.node.client.SessionOptions;
@@ -21,7 +22,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -62,11 +62,11 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         Path dir = model != null ? model : DefaultModel.directory();
         String name = model != null ? dir.toAbsolutePath().normalize().getFileName().toString() : DefaultModel.NAME;
         ModelConfig config = ModelConfig.read(dir);
-        List<BlockRange> spans = NetworkBench.split(config.numLayers(), Math.min(servers, config.numLayers()));
+        List<BlockRange> spans = BlockRange.split(config.numLayers(), Math.min(servers, config.numLayers()));
         LogDirectory logDir = logs != null ? new LogDirectory(Files.createDirectories(logs), false)
                 : new LogDirectory(Files.createTempDirectory("pollen-demo-"), true);
         String swarm = "demo-" + ProcessHandle.current().pid();
-        List<LocalServer> processes = new ArrayList<>();
+        List<ServerProcess> processes = new ArrayList<>();
         SwarmConnection connection = null;
         Gateway gateway = null;
         CountDownLatch stopped = new CountDownLatch(1);
@@ -76,7 +76,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             String member = null;
-            int hazelcastPort = LocalServer.freePort();
+            int hazelcastPort = ServerProcess.freePort();
             for (int i = 0; i < spans.size(); i++) {
                 err.printf("pollen: starting server %d of %d on blocks %s of %s%n", i + 1, spans.size(), spans.get(i), name);
                 err.flush();
@@ -88,7 +88,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
                 if (member != null) {
                     args.addAll(List.of("--join", member));
                 }
-                LocalServer server = LocalServer.start(logDir.path().resolve("server-" + i + ".log"), args, Map.of(),
+                ServerProcess server = ServerProcess.start(logDir.path().resolve("server-" + i + ".log"), List.of(), args,
                         Duration.ofMinutes(5));
                 synchronized (processes) {
                     processes.add(server);
@@ -128,7 +128,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
      * stop was clean when the demo had started, every server was still running and each drained by
      * itself. Written straight to stderr, as logging may be gone in a shutdown hook.
      */
-    private static Runnable stopper(List<LocalServer> processes, PrintWriter err, CountDownLatch stopped, LogDirectory logs,
+    private static Runnable stopper(List<ServerProcess> processes, PrintWriter err, CountDownLatch stopped, LogDirectory logs,
                                     AtomicBoolean failed) {
         return () -> {
             if (stopped.getCount() == 0) {
@@ -136,19 +136,19 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
             }
             err.println("pollen: stopping the demo: the gateway, then " + processes.size() + " servers");
             err.flush();
-            List<LocalServer> all;
+            List<ServerProcess> all;
             synchronized (processes) {
                 all = new ArrayList<>(processes);
             }
             boolean clean = !failed.get();
-            for (LocalServer server : all) {
+            for (ServerProcess server : all) {
                 if (!server.isAlive()) {
                     err.println("pollen: the server on blocks " + server.blocks() + " had already exited");
                     clean = false;
                 }
             }
-            all.forEach(LocalServer::terminate);
-            for (LocalServer server : all) {
+            all.forEach(ServerProcess::terminate);
+            for (ServerProcess server : all) {
                 try {
                     if (!server.waitForExit(STOP_GRACE)) {
                         server.kill();

@@ -14,20 +14,15 @@ import dev.pollen.node.finetune.TrainingData;
 import dev.pollen.node.finetune.TunedModel;
 import dev.pollen.node.finetune.TunedParameters;
 import dev.pollen.node.finetune.TuningMode;
+import dev.pollen.node.finetune.TuningTrainer;
 import dev.pollen.protocol.ModelInfo;
-import org.bytedeco.pytorch.AdamW;
-import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "finetune", mixinStandardHelpOptions = true,
@@ -111,18 +106,18 @@ final class FinetuneCommand implements Callable<Integer> {
             err.printf("Training %s (%d parameters) on %d examples of %s, %d steps of %d%n", tuning.cliName(),
                     params.trainable().stream().mapToLong(Tensor::numel).sum(), examples.size(), data, steps, batch);
             err.flush();
-            Trainer trainer;
+            TuningTrainer.Settings settings = new TuningTrainer.Settings(steps, batch, lr, weightDecay, seed);
             if (localDir != null) {
-                BlockSpan blocks = BlockSpan.load(checkpoint, 0, config.numLayers(), DType.F32);
-                trainer = new Trainer(b -> model.lossAndGradientsLocally(blocks, b), b -> model.evaluateLocally(blocks, b),
-                        blocks::close);
-                train(trainer, model, examples, pad, err, outWriter);
+                try (BlockSpan blocks = BlockSpan.load(checkpoint, 0, config.numLayers(), DType.F32)) {
+                    train(new TuningTrainer(model, TuningTrainer.Passes.local(model, blocks), settings), examples, pad, err,
+                            outWriter);
+                }
             } else {
                 try (SwarmConnection connection = swarm.connect()) {
                     ModelInfo info = connection.client().model(swarm.name());
                     RemoteSequence remote = new RemoteSequence(connection.client(), info, Duration.ofMinutes(2), 6, 8192);
-                    trainer = new Trainer(b -> model.lossAndGradients(remote, b), b -> model.evaluate(remote, b), () -> { });
-                    train(trainer, model, examples, pad, err, outWriter);
+                    train(new TuningTrainer(model, TuningTrainer.Passes.through(model, remote), settings), examples, pad, err,
+                            outWriter);
                     if (remote.failovers() > 0) {
                         err.printf("%d training hops were recomputed on other servers after failures%n", remote.failovers());
                     }
@@ -135,51 +130,16 @@ final class FinetuneCommand implements Callable<Integer> {
         return 0;
     }
 
-    private record Trainer(java.util.function.ToDoubleFunction<TunedModel.Batch> step,
-                           java.util.function.Function<TunedModel.Batch, TunedModel.Evaluation> evaluate, Runnable close) {
-    }
-
-    private void train(Trainer trainer, TunedModel model, TrainingData examples, long pad, PrintWriter err, PrintWriter out) {
-        try {
-            TunedModel.Evaluation before = evaluate(trainer, examples, pad);
-            AdamWOptions options = new AdamWOptions(lr);
-            options.weight_decay().put(weightDecay);
-            AdamW optimizer = new AdamW(new TensorVector(model.parameters().trainable().toArray(new Tensor[0])), options);
-            SplittableRandom random = new SplittableRandom(seed);
-            Progress progress = new Progress(err, "Training", steps);
-            double smoothed = Double.NaN;
-            long start = System.nanoTime();
-            for (int step = 1; step <= steps; step++) {
-                optimizer.zero_grad();
-                double loss = trainer.step().applyAsDouble(examples.sample(batch, random, pad));
-                optimizer.step();
-                smoothed = Double.isNaN(smoothed) ? loss : 0.9 * smoothed + 0.1 * loss;
-                progress.update(step, String.format("loss %.4f", smoothed));
-            }
-            double seconds = (System.nanoTime() - start) / 1e9;
-            TunedModel.Evaluation after = evaluate(trainer, examples, pad);
-            out.printf("pollen: %d steps of %d examples in %.1f s, %.0f ms per step%n", steps, batch, seconds, 1e3 * seconds / steps);
-            out.printf("pollen: loss %.4f -> %.4f, accuracy of the trained tokens %.1f %% -> %.1f %% (%d tokens)%n",
-                    before.loss(), after.loss(), 100 * before.accuracy(), 100 * after.accuracy(), after.tokens());
-            out.flush();
-        } finally {
-            trainer.close().run();
-        }
-    }
-
-    /** Loss and accuracy over every example, in batches. */
-    private TunedModel.Evaluation evaluate(Trainer trainer, TrainingData examples, long pad) {
-        double loss = 0;
-        double correct = 0;
-        int tokens = 0;
-        List<TrainingData.Example> all = examples.examples();
-        for (int from = 0; from < all.size(); from += batch) {
-            TunedModel.Evaluation e = trainer.evaluate().apply(TrainingData.batch(new ArrayList<>(all.subList(from,
-                    Math.min(all.size(), from + batch))), pad));
-            loss += e.loss() * e.tokens();
-            correct += e.accuracy() * e.tokens();
-            tokens += e.tokens();
-        }
-        return new TunedModel.Evaluation(loss / tokens, correct / tokens, tokens);
+    /** Trains with a progress bar on the error stream, then prints what training reached. */
+    private void train(TuningTrainer trainer, TrainingData examples, long pad, PrintWriter err, PrintWriter out) {
+        Progress progress = new Progress(err, "Training", steps);
+        TuningTrainer.Result result = trainer.train(examples, pad,
+                (step, smoothedLoss) -> progress.update(step, String.format("loss %.4f", smoothedLoss)));
+        double seconds = result.seconds();
+        out.printf("pollen: %d steps of %d examples in %.1f s, %.0f ms per step%n", steps, batch, seconds, 1e3 * seconds / steps);
+        out.printf("pollen: loss %.4f -> %.4f, accuracy of the trained tokens %.1f %% -> %.1f %% (%d tokens)%n",
+                result.before().loss(), result.after().loss(), 100 * result.before().accuracy(), 100 * result.after().accuracy(),
+                result.after().tokens());
+        out.flush();
     }
 }

@@ -1,5 +1,6 @@
 package dev.pollen.deploy;
 
+import dev.pollen.deploy.bench.BenchCommand;
 import picocli.CommandLine;
 
 import java.io.OutputStreamWriter;

@@ -7,7 +7,7 @@ import dev.pollen.protocol.ServerInfo;
 import dev.pollen.scheduler.directory.HazelcastDirectory;
 import dev.pollen.scheduler.selection.BlockSelection;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 
 import java.io.PrintWriter;
 import java.util.Comparator;
@@ -22,16 +22,15 @@ final class SwarmCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--join", split = ",", required = true, paramLabel = "HOST:PORT", description = "Directory members of the swarm.")
-    List<String> join;
-
-    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
-    String swarm;
+    @Mixin
+    SwarmAddress address;
 
     @Override
     public Integer call() throws Exception {
+        address.require(spec.commandLine());
         PrintWriter out = spec.commandLine().getOut();
-        HazelcastInstance client = SwarmCluster.client(swarm, join);
+        String swarm = address.name();
+        HazelcastInstance client = SwarmCluster.client(swarm, address.members());
         var executor = Executors.newSingleThreadExecutor();
         try {
             HazelcastDirectory directory = new HazelcastDirectory(client, executor);

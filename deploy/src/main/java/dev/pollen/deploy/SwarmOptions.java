@@ -1,27 +1,23 @@
 package dev.pollen.deploy;
 
 import dev.pollen.node.client.SwarmConnection;
-import dev.pollen.node.cluster.SwarmCluster;
 import dev.pollen.scheduler.routing.ServerFilter;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Set;
 
 /** The options of a command that uses a swarm as a client: where it is, and which model. */
-final class SwarmOptions {
-    @Option(names = "--join", split = ",", paramLabel = "HOST:PORT", description = "Directory members of a swarm to use.")
-    List<String> join;
+public final class SwarmOptions {
+    @Mixin
+    SwarmAddress address;
 
     @Option(names = "--model", paramLabel = "MODEL_DIR", description = "With --join: the checkpoint whose embeddings and LM head run here.")
     Path modelDir;
 
     @Option(names = "--model-name", description = "With --join: the model's name in the swarm (default: the directory's name).")
     String modelName;
-
-    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
-    String swarm;
 
     @Option(names = "--allow", split = ",", paramLabel = "SERVER",
             description = "With --join: route only through these servers (id, public name or host:port).")
@@ -31,24 +27,29 @@ final class SwarmOptions {
             description = "With --join: never route through these servers (id, public name or host:port).")
     Set<String> deny = Set.of();
 
-    boolean joining() {
-        return join != null;
+    public boolean joining() {
+        return address.joining();
+    }
+
+    /** With --join: the checkpoint whose embeddings and LM head run here, or null. */
+    public Path modelDir() {
+        return modelDir;
     }
 
     /** The model's name in the swarm. */
-    String name() {
+    public String name() {
         return modelName != null ? modelName : modelDir.toAbsolutePath().normalize().getFileName().toString();
     }
 
     /** Checks --model is given with --join. */
-    void requireModel() {
-        if (join != null && modelDir == null) {
+    public void requireModel() {
+        if (address.joining() && modelDir == null) {
             throw new IllegalArgumentException("With --join, give --model MODEL_DIR: the checkpoint whose embeddings and LM "
                     + "head run here.");
         }
     }
 
-    SwarmConnection connect() {
-        return SwarmConnection.open(swarm, join, new ServerFilter(allow, deny));
+    public SwarmConnection connect() {
+        return address.connect(new ServerFilter(allow, deny));
     }
 }

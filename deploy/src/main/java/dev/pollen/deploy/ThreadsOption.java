@@ -4,13 +4,13 @@ import dev.pollen.inference.tensor.Torch;
 import picocli.CommandLine.Option;
 
 /** {@code --threads}, shared by every command that computes: LibTorch's intra-op thread count. */
-final class ThreadsOption {
+public final class ThreadsOption {
     @Option(names = "--threads", defaultValue = "0",
             description = "LibTorch threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
     int threads;
 
     /** Sets LibTorch's thread count as asked. */
-    void apply() {
+    public void apply() {
         Torch.setThreads(threads);
     }
 }

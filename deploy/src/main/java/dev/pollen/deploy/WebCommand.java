@@ -4,13 +4,13 @@ import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.node.client.SessionOptions;
 import dev.pollen.node.client.SwarmConnection;
-import dev.pollen.node.cluster.SwarmCluster;
 import dev.pollen.scheduler.routing.ServerFilter;
 import dev.pollen.web.Gateway;
 import dev.pollen.web.GatewaySettings;
 import dev.pollen.web.ServedModel;
 import dev.pollen.web.WebGateway;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
@@ -30,11 +30,8 @@ final class WebCommand implements java.util.concurrent.Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--join", split = ",", required = true, paramLabel = "HOST:PORT", description = "Directory members of the swarm.")
-    List<String> join;
-
-    @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
-    String swarm;
+    @Mixin
+    SwarmAddress address;
 
     @Option(names = "--model", paramLabel = "MODEL_DIR",
             description = {"A checkpoint to serve (repeatable): its embeddings, LM head and tokenizer run here; the name",
@@ -72,6 +69,7 @@ final class WebCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        address.require(spec.commandLine());
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (models == null || models.isEmpty()) {
@@ -80,7 +78,7 @@ final class WebCommand implements java.util.concurrent.Callable<Integer> {
         GatewaySettings settings = new GatewaySettings(host, port, models, maxLength, maxSessionsPerClient, maxSessions, 1 << 20);
         SessionOptions options = SessionOptions.defaults().withPush(!noPush)
                 .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds));
-        SwarmConnection connection = SwarmConnection.open(swarm, join, ServerFilter.ALL);
+        SwarmConnection connection = address.connect(ServerFilter.ALL);
         List<ServedModel> served = new ArrayList<>();
         Gateway gateway;
         String deployment;

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLParser;
+import dev.pollen.deploy.process.ServerProcess;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -45,7 +46,7 @@ class DeploymentFilesTest {
     @Test
     @DisplayName("every way of starting a server gives its JVM the server flags")
     void serverJvmFlagsEverywhere() throws Exception {
-        String flags = String.join(" ", ProcessOutput.SERVER_JVM_FLAGS);
+        String flags = String.join(" ", ServerProcess.SERVER_JVM_FLAGS);
         for (String file : List.of("pollen", "deploy/docker/entrypoint.sh", "deploy/systemd/pollen-server.service")) {
             assertTrue(Files.readString(ROOT.resolve(file)).contains(flags), file + " must start servers with " + flags);
         }

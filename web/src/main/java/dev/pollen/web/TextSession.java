@@ -1,11 +1,11 @@
 package dev.pollen.web;
 
+import dev.pollen.inference.generate.CachedSequence;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.sampling.SamplingOptions;
 import dev.pollen.inference.tokenizer.StreamingDetokenizer;
 import dev.pollen.node.client.DistributedModel;
 
-import java.util.Arrays;
 import java.util.List;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
@@ -16,7 +16,7 @@ import java.util.function.LongConsumer;
  * feeds only its new text. What both web APIs drive.
  *
  * <p>After a request the last generated token has been returned but not fed (nothing needed it
- * yet); the next request feeds it first. So {@code tokens.length == fed + (lastPending ? 1 : 0)}.
+ * yet); the next request feeds it first ({@link CachedSequence}).
  *
  * <p>Requests block the calling thread (never an event loop) and run one at a time.
  */
@@ -52,8 +52,7 @@ public final class TextSession implements AutoCloseable {
     private final ServedModel model;
     private final DistributedModel.Session session;
     private final int maxLength;
-    private long[] tokens = new long[0];
-    private boolean lastPending;
+    private final CachedSequence sequence = new CachedSequence();
     private int requests;
     private int failoversSeen;
     private boolean closed;
@@ -80,7 +79,7 @@ public final class TextSession implements AutoCloseable {
 
     /** Tokens of the sequence so far. */
     public synchronized int length() {
-        return tokens.length;
+        return sequence.length();
     }
 
     /** Failovers since the last call: the metrics count them. */
@@ -97,11 +96,12 @@ public final class TextSession implements AutoCloseable {
             throw new IllegalStateException("The session is closed.");
         }
         String inputs = request.inputs() == null ? "" : request.inputs();
-        long[] newIds = inputs.isEmpty() ? new long[0] : model.tokenizer().encode(inputs, request.specialTokens() && tokens.length == 0);
-        if (tokens.length == 0 && newIds.length == 0) {
+        long[] newIds = inputs.isEmpty() ? new long[0]
+                : model.tokenizer().encode(inputs, request.specialTokens() && sequence.length() == 0);
+        if (sequence.length() == 0 && newIds.length == 0) {
             throw ApiException.invalid("Nothing to continue: the first request of a session needs inputs.");
         }
-        int total = tokens.length + newIds.length;
+        int total = sequence.length() + newIds.length;
         int room = maxLength - total;
         if (room < 1) {
             throw ApiException.tooLong("The session would hold " + total + " tokens with this input, and its limit is "
@@ -111,11 +111,7 @@ public final class TextSession implements AutoCloseable {
             throw ApiException.invalid("At least one token must be generated.");
         }
         int maxNew = Math.min(request.maxNewTokens(), room);
-        long[] feed = new long[newIds.length + (lastPending ? 1 : 0)];
-        if (lastPending) {
-            feed[0] = tokens[tokens.length - 1];
-        }
-        System.arraycopy(newIds, 0, feed, lastPending ? 1 : 0, newIds.length);
+        long[] feed = sequence.feed(newIds);
 
         long eos = model.tokenizer().eosTokenId().orElse(-1);
         GenerationOptions options = new GenerationOptions(maxNew, request.sampling().withSeed(request.sampling().seed() + requests++),
@@ -131,11 +127,7 @@ public final class TextSession implements AutoCloseable {
         int produced = generated[0].length;
         Finish finish = assembler.finish != null ? assembler.finish
                 : produced < maxNew && cancelled.getAsBoolean() ? Finish.CANCELLED : Finish.LENGTH;
-        long[] grown = Arrays.copyOf(tokens, total + produced);
-        System.arraycopy(newIds, 0, grown, tokens.length, newIds.length);
-        System.arraycopy(generated[0], 0, grown, total, produced);
-        tokens = grown;
-        lastPending = produced > 0;
+        sequence.record(feed, generated[0]);
         return new Reply(assembler.end(finish), newIds.length, produced, finish);
     }
 

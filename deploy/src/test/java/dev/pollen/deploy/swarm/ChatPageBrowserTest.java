@@ -1,5 +1,6 @@
 package dev.pollen.deploy.swarm;
 
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.make.ModelMaker;
 import dev.pollen.inference.make.ModelSpec;
@@ -45,7 +46,7 @@ class ChatPageBrowserTest {
             String member = null;
             int n = 0;
             for (String span : List.of("0:2", "2:3", "3:4")) {
-                ServerProcess server = ServerProcess.start(logs, swarm + "-" + n, model, swarm, HAZELCAST_PORT + n,
+                ServerProcess server = TestServers.start(logs, swarm + "-" + n, model, swarm, HAZELCAST_PORT + n,
                         member == null ? List.of() : List.of(member), List.of("--blocks", span));
                 member = member == null ? server.directoryAddress() : member;
                 servers.add(server);

@@ -1,6 +1,7 @@
 package dev.pollen.deploy.swarm;
 
 import dev.pollen.deploy.DefaultModelAccess;
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.generate.GenerationOptions;
@@ -70,7 +71,7 @@ class DefaultModelTest {
             String member = null;
             int n = 0;
             for (String span : List.of("0:2", "2:3", "3:4")) {
-                ServerProcess server = ServerProcess.start(TestSwarm.WORK.resolve("logs"), swarm + "-" + n, dir, swarm,
+                ServerProcess server = TestServers.start(TestSwarm.WORK.resolve("logs"), swarm + "-" + n, dir, swarm,
                         HAZELCAST_PORT + n, member == null ? List.of() : List.of(member),
                         List.of("--blocks", span, "--model-name", "pollen-kjv"));
                 member = member == null ? server.directoryAddress() : member;

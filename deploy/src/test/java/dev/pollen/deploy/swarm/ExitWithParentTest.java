@@ -1,6 +1,6 @@
 package dev.pollen.deploy.swarm;
 
-import dev.pollen.deploy.ProcessOutput;
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.make.ModelMaker;
 import dev.pollen.inference.make.ModelSpec;
@@ -56,14 +56,15 @@ class ExitWithParentTest {
 
     /** A shell that starts `pollen serve` in the background and waits; returns once the server serves. */
     private static Started start(Path model, Path log, int hazelcastPort, boolean exitWithParent) throws Exception {
-        List<String> command = new ArrayList<>(ServerProcess.javaCommand());
-        command.addAll(command.indexOf("-cp"), ProcessOutput.SERVER_JVM_FLAGS);
-        command.addAll(List.of("dev.pollen.deploy.Pollen", "serve", model.toString(), "--swarm",
+        List<String> args = new ArrayList<>(List.of(model.toString(), "--swarm",
                 "exit-" + hazelcastPort + "-" + ProcessHandle.current().pid(), "--hazelcast-port", String.valueOf(hazelcastPort),
                 "--compute-threads", "1", "--throughput", "10", "--no-measure-network"));
         if (exitWithParent) {
-            command.add("--exit-with-parent");
+            args.add("--exit-with-parent");
         }
+        List<String> command = ServerProcess.command(TestServers.JVM_FLAGS, args);
+        // A log left by an earlier run would say "serving" before the shell truncates it.
+        Files.deleteIfExists(log);
         String line = command.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").collect(Collectors.joining(" "))
                 + " > '" + log + "' 2>&1 & wait";
         Process shell = new ProcessBuilder("bash", "-c", line).start();

@@ -1,5 +1,6 @@
 package dev.pollen.deploy.swarm;
 
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.make.ModelMaker;
@@ -54,7 +55,7 @@ class FailoverTest {
         expected = TestSwarm.generateLocally(model, PROMPT, TOKENS)[0];
         String member = null;
         for (int i = 0; i < 6; i++) {
-            ServerProcess server = ServerProcess.start(TestSwarm.WORK.resolve("logs"), SWARM + "-" + i, model, SWARM, PORT + i,
+            ServerProcess server = TestServers.start(TestSwarm.WORK.resolve("logs"), SWARM + "-" + i, model, SWARM, PORT + i,
                     member == null ? List.of() : List.of(member), List.of("--blocks", i % 2 == 0 ? "0:2" : "2:4"));
             member = member == null ? server.directoryAddress() : member;
             servers.add(server);
@@ -180,7 +181,7 @@ class FailoverTest {
         assertTrue(seconds < deadline.toSeconds() + 10, "gave up after " + seconds + " s");
 
         String member = servers.stream().filter(ServerProcess::isAlive).findFirst().orElseThrow().directoryAddress();
-        servers.add(ServerProcess.start(TestSwarm.WORK.resolve("logs"), SWARM + "-back", model, SWARM, PORT + 10,
+        servers.add(TestServers.start(TestSwarm.WORK.resolve("logs"), SWARM + "-back", model, SWARM, PORT + 10,
                 List.of(member), List.of("--blocks", "0:2")));
         try (DistributedModel.Session session = remote.session(PROMPT[0].length + TOKENS, 1, SessionOptions.defaults())) {
             assertArrayEquals(expected, generate(session, (s, x) -> { }));

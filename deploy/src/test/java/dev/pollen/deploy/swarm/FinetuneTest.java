@@ -1,6 +1,7 @@
 package dev.pollen.deploy.swarm;
 
 import dev.pollen.deploy.Pollen;
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.make.ModelMaker;
 import dev.pollen.inference.make.ModelSpec;
@@ -45,13 +46,13 @@ class FinetuneTest {
         Path logs = TestSwarm.WORK.resolve("logs");
         List<ServerProcess> servers = new ArrayList<>();
         try {
-            ServerProcess first = ServerProcess.start(logs, swarm + "-a", model, swarm, HAZELCAST_PORT, List.of(),
+            ServerProcess first = TestServers.start(logs, swarm + "-a", model, swarm, HAZELCAST_PORT, List.of(),
                     List.of("--blocks", "0:2"));
             servers.add(first);
             String member = first.directoryAddress();
-            servers.add(ServerProcess.start(logs, swarm + "-b", model, swarm, HAZELCAST_PORT + 1, List.of(member),
+            servers.add(TestServers.start(logs, swarm + "-b", model, swarm, HAZELCAST_PORT + 1, List.of(member),
                     List.of("--blocks", "2:4")));
-            servers.add(ServerProcess.start(logs, swarm + "-c", model, swarm, HAZELCAST_PORT + 2, List.of(member),
+            servers.add(TestServers.start(logs, swarm + "-c", model, swarm, HAZELCAST_PORT + 2, List.of(member),
                     List.of("--blocks", "2:4")));
 
             Path tuned = TestSwarm.WORK.resolve("finetune-tuned.safetensors");

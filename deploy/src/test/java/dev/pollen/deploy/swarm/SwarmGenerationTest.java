@@ -1,5 +1,6 @@
 package dev.pollen.deploy.swarm;
 
+import dev.pollen.deploy.process.ServerProcess;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.make.ModelMaker;
 import dev.pollen.inference.make.ModelSpec;
@@ -36,7 +37,7 @@ class SwarmGenerationTest {
             String member = null;
             int n = 0;
             for (String span : split.split(",")) {
-                ServerProcess server = ServerProcess.start(TestSwarm.WORK.resolve("logs"), swarm + "-" + n, model, swarm,
+                ServerProcess server = TestServers.start(TestSwarm.WORK.resolve("logs"), swarm + "-" + n, model, swarm,
                         port + n, member == null ? List.of() : List.of(member), List.of("--blocks", span));
                 member = member == null ? server.directoryAddress() : member;
                 servers.add(server);

@@ -2,6 +2,7 @@ package dev.pollen.inference.checkpoint;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.bytedeco.javacpp.indexer.HalfIndexer;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -179,7 +180,12 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    /** The tensor's values widened to float in plain Java: for tests and small tensors. */
+    /**
+     * The tensor's values widened to float in plain Java: for tests and small tensors. Half floats
+     * go through JavaCPP's {@link HalfIndexer#toFloat(int)} (Java 17 has no Float.float16ToFloat),
+     * which is exact: every binary16 value, NaN payloads and signed zeros included, maps to the
+     * float with the same value (HalfFloatTest checks every bit pattern against the definition).
+     */
     public float[] readFloats(String name) {
         TensorHeader header = header(name);
         if (header.numel() > Integer.MAX_VALUE) {
@@ -190,27 +196,11 @@ public final class SafetensorsFile implements AutoCloseable {
         for (int i = 0; i < out.length; i++) {
             out[i] = switch (header.dtype()) {
                 case F32 -> bytes.getFloat(4 * i);
-                case F16 -> halfToFloat(bytes.getShort(2 * i));
+                case F16 -> HalfIndexer.toFloat(bytes.getShort(2 * i) & 0xffff);
                 case BF16 -> Float.intBitsToFloat((bytes.getShort(2 * i) & 0xffff) << 16);
             };
         }
         return out;
-    }
-
-    /** IEEE 754 binary16 to float (Java 17 has no Float.float16ToFloat). */
-    static float halfToFloat(short half) {
-        int bits = half & 0xffff;
-        int sign = (bits & 0x8000) << 16;
-        int exponent = (bits >>> 10) & 0x1f;
-        int mantissa = bits & 0x3ff;
-        if (exponent == 0x1f) {                       // infinity or NaN
-            return Float.intBitsToFloat(sign | 0x7f800000 | (mantissa << 13));
-        }
-        if (exponent == 0) {                          // zero or subnormal: mantissa x 2^-24
-            float value = mantissa * 0x1p-24f;
-            return sign == 0 ? value : -value;
-        }
-        return Float.intBitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.pollen.node.client;
 import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.generate.CachedSequence;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.generate.Generator;
 import dev.pollen.inference.model.Architecture;
@@ -14,6 +15,7 @@ import io.reactivex.rxjava3.core.Flowable;
 import io.reactivex.rxjava3.schedulers.Schedulers;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -167,9 +169,10 @@ public final class DistributedModel implements AutoCloseable {
          */
         public synchronized long[][] generate(long[][] tokens, GenerationOptions options, Generator.TokenSink sink) {
             long[][] generated = new Generator(head, blocks).generate(tokens, position, options, sink);
-            int produced = generated.length == 0 ? 0 : generated[0].length;
+            // A sequence stops growing at its stop token; the longest ran every step.
+            int steps = Arrays.stream(generated).mapToInt(g -> g.length).max().orElse(0);
             // The last generated token is returned, not fed: the caller feeds it with its next tokens.
-            position += tokens[0].length + Math.max(0, produced - 1);
+            position = CachedSequence.cachedAfter(position, tokens[0].length, steps);
             return generated;
         }
 

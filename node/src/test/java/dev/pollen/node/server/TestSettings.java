@@ -30,17 +30,6 @@ final class TestSettings {
         return of(model, blocks, 0, 1 << 20, Duration.ofSeconds(5), 10, 0, false, warmUp);
     }
 
-    /**
-     * As {@link #of(Path, BlockRange)} with the serve command's 10 s announce period, listening on
-     * {@code port} and announcing {@code publicPort} (a link emulator in front of it; 0 announces the port).
-     */
-    static ServerSettings reachedAt(Path model, BlockRange blocks, int port, int publicPort) {
-        ServerSettings s = of(model, blocks, 0, 1 << 20, Duration.ofSeconds(10), 10, 0, false, Duration.ZERO);
-        ServerSettings.Network n = s.network();
-        return new ServerSettings(s.model(), s.placement(), new ServerSettings.Network(n.host(), port, publicPort, n.publicName(),
-                n.maxMessageBytes(), n.announcePeriod(), n.measureNetwork()), s.limits(), s.compute());
-    }
-
     private static ServerSettings of(Path model, BlockRange blocks, int numBlocks, int maxMessageBytes, Duration announce,
                                      double throughput, double balanceQuality, boolean measureNetwork, Duration warmUp) {
         return new ServerSettings(new ServerSettings.Model(model, "tiny"),

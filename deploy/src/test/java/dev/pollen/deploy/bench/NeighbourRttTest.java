@@ -1,10 +1,10 @@
-package dev.pollen.node.server;
+package dev.pollen.deploy.bench;
 
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.make.ModelMaker;
 import dev.pollen.inference.make.ModelSpec;
-import dev.pollen.node.net.LinkEmulator;
-import dev.pollen.node.net.LinkProfile;
+import dev.pollen.node.server.BlockServer;
+import dev.pollen.node.server.ServerSettings;
 import dev.pollen.protocol.BlockRange;
 import dev.pollen.protocol.ServerInfo;
 import dev.pollen.scheduler.directory.InMemoryDirectory;
@@ -63,7 +63,7 @@ class NeighbourRttTest {
     @Test
     @DisplayName("on loopback settles under 5 ms within 10 s of the server's start")
     void loopback() throws Exception {
-        BlockServer next = start(TestSettings.reachedAt(model, BlockRange.of(2, 4), 0, 0));
+        BlockServer next = start(reachedAt(model, BlockRange.of(2, 4), 0, 0));
         List<Double> announced = announcedUntil(next, rtt -> rtt < 0.005);
         assertTrue(!announced.isEmpty() && announced.get(announced.size() - 1) < 0.005,
                 "announced within " + SETTLE.toSeconds() + " s, in ms: " + millis(announced));
@@ -74,7 +74,7 @@ class NeighbourRttTest {
     void behindA100MsLink() throws Exception {
         int port = freePort();
         try (LinkEmulator link = LinkEmulator.start(0, new InetSocketAddress("127.0.0.1", port), LinkProfile.of(100, 1000))) {
-            BlockServer next = start(TestSettings.reachedAt(model, BlockRange.of(2, 4), port, link.port()));
+            BlockServer next = start(reachedAt(model, BlockRange.of(2, 4), port, link.port()));
             List<Double> announced = announcedUntil(next, rtt -> Math.abs(rtt - 0.100) < 0.010);
             assertTrue(!announced.isEmpty() && Math.abs(announced.get(announced.size() - 1) - 0.100) < 0.010,
                     "announced within " + SETTLE.toSeconds() + " s, in ms: " + millis(announced));
@@ -87,7 +87,7 @@ class NeighbourRttTest {
      * {@code settled} or {@link #SETTLE} has gone by.
      */
     private List<Double> announcedUntil(BlockServer next, DoublePredicate settled) throws Exception {
-        BlockServer server = start(TestSettings.reachedAt(model, BlockRange.of(0, 2), 0, 0));
+        BlockServer server = start(reachedAt(model, BlockRange.of(0, 2), 0, 0));
         long deadline = System.nanoTime() + SETTLE.toNanos();
         List<Double> announced = new ArrayList<>();
         while (System.nanoTime() < deadline) {
@@ -103,6 +103,17 @@ class NeighbourRttTest {
             Thread.sleep(20);
         }
         return announced;
+    }
+
+    /**
+     * An in-process server with the serve command's 10 s announce period, listening on {@code port}
+     * and announcing {@code publicPort} (a link emulator in front of it; 0 announces the port).
+     */
+    private static ServerSettings reachedAt(Path model, BlockRange blocks, int port, int publicPort) {
+        ServerSettings local = ServerSettings.local(model, "tiny", blocks,
+                new ServerSettings.Limits(4096, 64, 2, 8, Duration.ofMinutes(5)), 1 << 20);
+        return new ServerSettings(local.model(), local.placement(), new ServerSettings.Network("127.0.0.1", port, publicPort,
+                "", 1 << 20, Duration.ofSeconds(10), false), local.limits(), local.compute());
     }
 
     private BlockServer start(ServerSettings settings) throws Exception {

@@ -1,5 +1,6 @@
-package dev.pollen.deploy;
+package dev.pollen.deploy.bench;
 
+import dev.pollen.deploy.ThreadsOption;
 import dev.pollen.inference.bench.ThroughputProbe;
 import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.checkpoint.DType;
@@ -19,7 +20,7 @@ import java.util.concurrent.Callable;
         description = {"Measure on demand what `pollen serve --throughput auto` measures at start.",
                 "Single-token steps and long forward passes through a span, per block, and the throughput a server",
                 "would announce. Give the figure to `pollen serve --throughput N` to skip the measurement at start."})
-final class ThroughputBench implements Callable<Integer> {
+public final class ThroughputBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 

@@ -1,7 +1,9 @@
-package dev.pollen.deploy;
+package dev.pollen.deploy.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.pollen.deploy.Progress;
+import dev.pollen.deploy.ThreadsOption;
 import dev.pollen.inference.bench.KernelBenchmark;
 import dev.pollen.inference.bench.LocalBenchmark;
 import dev.pollen.inference.checkpoint.DType;
@@ -21,7 +23,7 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure Pollen's speed.",
         subcommands = {BenchCommand.Local.class, BenchCommand.Kernels.class, SwarmBench.class, NetworkBench.class, ThroughputBench.class})
-final class BenchCommand implements Runnable {
+public final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 

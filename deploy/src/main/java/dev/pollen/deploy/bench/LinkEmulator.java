@@ -1,4 +1,4 @@
-package dev.pollen.node.net;
+package dev.pollen.deploy.bench;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,4 +1,4 @@
-package dev.pollen.node.net;
+package dev.pollen.deploy.bench;
 
 /**
  * What an emulated network link does to the bytes crossing it.

@@ -1,5 +1,7 @@
-package dev.pollen.deploy;
+package dev.pollen.deploy.bench;
 
+import dev.pollen.deploy.SwarmOptions;
+import dev.pollen.deploy.ThreadsOption;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.GenerationOptions;
@@ -21,7 +23,7 @@ import java.util.concurrent.Callable;
 @Command(name = "swarm", mixinStandardHelpOptions = true,
         description = {"Measure per-token decode latency through a running swarm against the model in this process.",
                 "The difference is shown as overhead per hop, with server-to-server push and with client relay."})
-final class SwarmBench implements Callable<Integer> {
+public final class SwarmBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -40,10 +42,10 @@ final class SwarmBench implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         threads.apply();
-        if (!swarm.joining() || swarm.modelDir == null) {
+        if (!swarm.joining() || swarm.modelDir() == null) {
             throw new IllegalArgumentException("Give --join HOST:PORT and --model MODEL_DIR.");
         }
-        Path model = swarm.modelDir;
+        Path model = swarm.modelDir();
         PrintWriter out = spec.commandLine().getOut();
         ModelConfig config = ModelConfig.read(model);
         DType dtype = config.torchDtype();

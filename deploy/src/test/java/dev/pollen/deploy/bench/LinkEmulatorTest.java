@@ -1,4 +1,4 @@
-package dev.pollen.node.net;
+package dev.pollen.deploy.bench;
 
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;

@@ -1,11 +1,11 @@
-package dev.pollen.deploy;
+package dev.pollen.deploy.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pollen.deploy.Pollen;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.make.ModelMaker;
 import dev.pollen.inference.make.ModelSpec;
-import dev.pollen.protocol.BlockRange;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -101,15 +101,16 @@ class NetworkBenchTest {
     }
 
     @Test
-    @DisplayName("blocks split into contiguous spans, longer first; rows parse and bad ones are refused")
-    void spansAndRows() {
-        assertEquals(List.of(BlockRange.of(0, 8), BlockRange.of(8, 15), BlockRange.of(15, 22)), NetworkBench.split(22, 3));
-        assertEquals(100, NetworkBench.row("100mbit-100ms").rttMs());
-        assertEquals("1 Gbit/s", NetworkBench.row("1gbit-2ms").bandwidth());
-        assertThrows(IllegalArgumentException.class, () -> NetworkBench.row("fast"));
-        assertThrows(IllegalArgumentException.class, () -> NetworkBench.split(2, 3));
-        assertEquals(2.0, NetworkBench.median(List.of(3.0, 1.0, 2.0)));
-        assertEquals(2.5, NetworkBench.median(List.of(4.0, 1.0, 2.0, 3.0)));
-        assertEquals(List.of(0.5, 1.0), NetworkBench.shares(List.of(1.0, 3.0), List.of(2.0, 3.0)));
+    @DisplayName("rows parse and bad ones are refused; medians and per-round shares")
+    void rowsAndStatistics() {
+        assertEquals(100, NetworkSetup.parse("100mbit-100ms").rttMs(), 1e-9);
+        assertEquals("100 Mbit/s", NetworkSetup.parse("100mbit-100ms").bandwidth());
+        assertEquals("1 Gbit/s", NetworkSetup.parse("1gbit-2ms").bandwidth());
+        assertTrue(NetworkSetup.parse("loopback").direct());
+        assertEquals("-", NetworkSetup.parse("loopback").bandwidth());
+        assertThrows(IllegalArgumentException.class, () -> NetworkSetup.parse("fast"));
+        assertEquals(2.0, BenchStatistics.median(List.of(3.0, 1.0, 2.0)));
+        assertEquals(2.5, BenchStatistics.median(List.of(4.0, 1.0, 2.0, 3.0)));
+        assertEquals(List.of(0.5, 1.0), BenchStatistics.shares(List.of(1.0, 3.0), List.of(2.0, 3.0)));
     }
 }
