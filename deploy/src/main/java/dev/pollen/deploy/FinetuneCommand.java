@@ -24,6 +24,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 @Command(name = "finetune", mixinStandardHelpOptions = true,
         description = {"Train prompts or an adapter of your own through the swarm, leaving its weights unchanged.",
@@ -98,7 +99,7 @@ final class FinetuneCommand implements Callable<Integer> {
         int after = adapterAfter > 0 ? adapterAfter : config.numLayers() / 2;
         try (Tokenizer tokenizer = Tokenizer.load(modelDir); Checkpoint checkpoint = Checkpoint.open(modelDir);
              Architecture architecture = Architecture.of(config);
-             ModelHead head = architecture.loadHead(checkpoint, org.bytedeco.pytorch.global.torch.ScalarType.Float)) {
+             ModelHead head = architecture.loadHead(checkpoint, ScalarType.Float)) {
             TrainingData examples = TrainingData.read(data, tokenizer, maxTokens);
             long pad = tokenizer.eosTokenId().orElse(0);
             TunedParameters params = TunedParameters.create(tuning, config, prefixLength, after, adapterRank, seed);

@@ -20,12 +20,13 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.Callable;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Host a span of a model's blocks and serve it to the swarm.",
                 "Without --join it starts a new swarm; with --join it joins one. SIGTERM stops it cleanly:",
                 "the record turns DRAINING, open sessions get time to finish, then the record is removed."})
-final class ServeCommand implements java.util.concurrent.Callable<Integer> {
+final class ServeCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 

@@ -20,13 +20,16 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
 
 @Command(name = "web", mixinStandardHelpOptions = true,
         description = {"Run the web gateway: chat and swarm pages, Petals' chat API and an OpenAI-compatible API.",
                 "Petals' API is WebSocket /api/v2/generate and POST /api/v1/generate; OpenAI's is /v1/models,",
                 "/v1/completions and /v1/chat/completions; besides, /api/v1/state, /health and /metrics.",
                 "It is a client of the swarm: it holds no blocks."})
-final class WebCommand implements java.util.concurrent.Callable<Integer> {
+final class WebCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -41,7 +44,7 @@ final class WebCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--tuned", paramLabel = "NAME=FILE",
             description = {"Also serve the first --model with prompts or an adapter trained by `pollen finetune`, as",
                     "model MODEL:NAME (repeatable)."})
-    java.util.Map<String, Path> tuned = new java.util.LinkedHashMap<>();
+    Map<String, Path> tuned = new LinkedHashMap<>();
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on; 0.0.0.0 for every interface (default: ${DEFAULT-VALUE}).")
     String host;

@@ -18,6 +18,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import dev.pollen.inference.generate.BlockStepper;
+import java.util.function.IntSupplier;
 
 /**
  * A model whose blocks live in the swarm: the embeddings, final norm and LM head run here, the
@@ -76,7 +78,7 @@ public final class DistributedModel implements AutoCloseable {
      * Generates through {@code blocks} instead of a plain session (a stepper that adds tuned
      * prompts or adapters), on the calling thread, from position 0.
      */
-    public long[][] generate(dev.pollen.inference.generate.BlockStepper blocks, long[][] tokens, GenerationOptions options,
+    public long[][] generate(BlockStepper blocks, long[][] tokens, GenerationOptions options,
                              Generator.TokenSink sink) {
         return new Generator(head, blocks).generate(tokens, 0, options, sink);
     }
@@ -96,21 +98,21 @@ public final class DistributedModel implements AutoCloseable {
      * A session through {@code blocks} (a stepper that adds tuned prompts or an adapter to plain
      * sessions); {@code resources} close with it.
      */
-    public Session session(dev.pollen.inference.generate.BlockStepper blocks, java.util.function.IntSupplier failovers,
+    public Session session(BlockStepper blocks, IntSupplier failovers,
                            AutoCloseable resources) {
         return new Session(blocks, null, failovers, resources);
     }
 
     /** Token ids of the sequences of a batch, one array per generation step. */
     public final class Session implements AutoCloseable {
-        private final dev.pollen.inference.generate.BlockStepper blocks;
+        private final BlockStepper blocks;
         private final InferenceSession remote;
-        private final java.util.function.IntSupplier failovers;
+        private final IntSupplier failovers;
         private final AutoCloseable resources;
         private int position;
 
-        private Session(dev.pollen.inference.generate.BlockStepper blocks, InferenceSession remote,
-                        java.util.function.IntSupplier failovers, AutoCloseable resources) {
+        private Session(BlockStepper blocks, InferenceSession remote,
+                        IntSupplier failovers, AutoCloseable resources) {
             this.blocks = blocks;
             this.remote = remote;
             this.failovers = failovers;

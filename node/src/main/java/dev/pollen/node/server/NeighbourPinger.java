@@ -19,6 +19,7 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.logging.Logger;
+import java.util.OptionalDouble;
 
 /**
  * Measures round trips to the servers that host the block after this server's span, with Info
@@ -103,12 +104,12 @@ public final class NeighbourPinger {
      * Info that brings back {@code bytes} of filler, less that of an empty one. Empty when no other
      * server is there to measure against.
      */
-    public Future<java.util.OptionalDouble> bandwidth(int bytes) {
+    public Future<OptionalDouble> bandwidth(int bytes) {
         return Future.fromCompletionStage(directory.servers(model), context).compose(servers -> {
             ServerInfo peer = servers.stream().filter(s -> !s.serverId().equals(selfId) && s.state().routable())
                     .min(Comparator.comparingDouble(s -> rtts.estimate(s.serverId()).orElse(1))).orElse(null);
             if (peer == null) {
-                return Future.succeededFuture(java.util.OptionalDouble.empty());
+                return Future.succeededFuture(OptionalDouble.empty());
             }
             var stub = BlockServiceGrpcClient.create(client, SocketAddress.inetSocketAddress(peer.port(), peer.host()));
             long[] marks = new long[3];
@@ -122,7 +123,7 @@ public final class NeighbourPinger {
                     .map(full -> {
                         marks[2] = System.nanoTime();
                         double seconds = Math.max(1e-6, ((marks[2] - marks[1]) - (marks[1] - marks[0])) / 1e9);
-                        return java.util.OptionalDouble.of(full.getEcho().size() / seconds);
+                        return OptionalDouble.of(full.getEcho().size() / seconds);
                     });
         });
     }
