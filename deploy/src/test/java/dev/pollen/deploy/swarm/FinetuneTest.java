@@ -30,6 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @DisplayName("pollen finetune through a swarm")
 class FinetuneTest {
+    private static final Pattern PROGRESS = Pattern.compile("Training \\[[# ]*\\] (\\d+)/");
     private static final Pattern RESULT = Pattern.compile(
             "loss ([\\d.]+) -> ([\\d.]+), accuracy of the trained tokens ([\\d.]+) % -> ([\\d.]+) %");
     private static final int HAZELCAST_PORT = 6351;
@@ -56,12 +57,18 @@ class FinetuneTest {
                     List.of("--blocks", "2:4")));
 
             Path tuned = TestSwarm.WORK.resolve("finetune-tuned.safetensors");
-            CompletableFuture<String[]> training = CompletableFuture.supplyAsync(() -> pollen("finetune", "--join", member,
+            StringWriter trainingErr = new StringWriter();
+            CompletableFuture<String[]> training = CompletableFuture.supplyAsync(() -> pollen(trainingErr, "finetune", "--join", member,
                     "--swarm", swarm, "--model", model.toString(), "--model-name", "finetune-llama", "--data", data.toString(),
                     "--mode", "ptune", "--steps", "60", "--lr", "0.1", "--batch", "4", "--prefix-length", "16",
                     "--out", tuned.toString()));
-            Thread.sleep(2500);
-            servers.get(1).kill();   // kill -9 one of the two servers of blocks 2-3 while training runs
+            // kill -9 one of the two servers of blocks 2-3 once training has run a few steps: a fixed wait could
+            // land before training starts on a loaded machine.
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(2);
+            while (trainedSteps(trainingErr.toString()) < 3 && !training.isDone() && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            servers.get(1).kill();
             String[] swarmRun = training.get(5, TimeUnit.MINUTES);
             assertEquals("0", swarmRun[0], swarmRun[2]);
             assertTrue(swarmRun[2].contains("recomputed on other servers"), "the kill must have hit the training: " + swarmRun[2]);
@@ -116,9 +123,23 @@ class FinetuneTest {
     }
 
     /** Runs a pollen command in this JVM: {exit code, stdout, stderr}. */
+    /** The last step count the progress bar shows ("Training [###   ] 3/60"), or 0. */
+    private static int trainedSteps(String err) {
+        Matcher m = PROGRESS.matcher(err);
+        int steps = 0;
+        while (m.find()) {
+            steps = Integer.parseInt(m.group(1));
+        }
+        return steps;
+    }
+
     private static String[] pollen(String... args) {
+        return pollen(new StringWriter(), args);
+    }
+
+    /** Runs the launcher in this process, its error stream into {@code err} as it goes. */
+    private static String[] pollen(StringWriter err, String... args) {
         StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
         var cli = Pollen.commandLine();
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(err, true));
