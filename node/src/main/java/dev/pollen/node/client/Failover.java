@@ -2,7 +2,10 @@ package dev.pollen.node.client;
 
 import dev.pollen.scheduler.routing.BanList;
 import dev.pollen.scheduler.routing.MissingBlocksException;
+import dev.pollen.scheduler.routing.ServerFilter;
 
+import java.util.HashSet;
+import java.util.Set;
 import java.util.function.Supplier;
 import java.util.logging.Logger;
 
@@ -15,9 +18,11 @@ import java.util.logging.Logger;
  * <ul>
  *   <li>a server that failed (connection, status, deadline) is banned and the operation retried
  *       elsewhere after a backoff;</li>
- *   <li>a server that refused the request as invalid is banned too, and the request tried on one
- *       other server: a second refusal, or no other server to ask, means the request itself is
- *       wrong, and the operation ends with an {@link IllegalArgumentException} saying so;</li>
+ *   <li>a server that refused the request as invalid is left out of this operation's routes (not
+ *       banned: the ban list is shared by every user of a gateway, and one user's bad request must
+ *       not take a server from the others), and the request tried on one other server: a second
+ *       refusal, or no other server to ask, means the request itself is wrong, and the operation
+ *       ends with an {@link IllegalArgumentException} saying so;</li>
  *   <li>a push that failed between two servers bans neither: the caller relays that link;</li>
  *   <li>blocks that no server covers now are waited for, up to the deadline.</li>
  * </ul>
@@ -33,6 +38,7 @@ final class Failover {
     private int attempts = 1;
     private int failovers;
     private HopFailedException refusal;
+    private final Set<String> refusedBy = new HashSet<>();
     private RuntimeException last;
 
     /** @param operation what is tried, for messages: "The step at position 12" */
@@ -67,8 +73,8 @@ final class Failover {
                         + "; and " + e.getMessage(), e);
             }
             refusal = e;
-        }
-        if (!(e instanceof PushFailedException)) {
+            refusedBy.add(e.server().serverId());
+        } else if (!(e instanceof PushFailedException)) {
             bans.ban(e.server().serverId());
         }
         failovers++;
@@ -84,6 +90,16 @@ final class Failover {
                     + e.missing() + " to check)", refusal);
         }
         next(e);
+    }
+
+    /** The servers this operation may route through: {@code base} less those that refused it. */
+    ServerFilter filter(ServerFilter base) {
+        if (refusedBy.isEmpty()) {
+            return base;
+        }
+        Set<String> deny = new HashSet<>(base.deny());
+        deny.addAll(refusedBy);
+        return new ServerFilter(base.allow(), deny);
     }
 
     /** Failovers so far: tries that ended with a server's or a link's failure. */

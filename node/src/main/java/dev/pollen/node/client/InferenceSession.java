@@ -123,8 +123,9 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
 
     /** Plans the route and opens its sessions now rather than at the first step. */
     public void openRoute() {
-        new Failover(options.retry(), swarm.bans(), "Opening the route").run(() -> {
-            repairRoute();
+        Failover failover = new Failover(options.retry(), swarm.bans(), "Opening the route");
+        failover.run(() -> {
+            repairRoute(failover);
             return null;
         });
     }
@@ -140,7 +141,7 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         Failover failover = new Failover(options.retry(), swarm.bans(), "The step at position " + position);
         try {
             return failover.run(() -> {
-                repairRoute();
+                repairRoute(failover);
                 return run(input, position);
             });
         } finally {
@@ -149,24 +150,24 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
     }
 
     /** Opens the route when there is none, and replaces every hop whose server failed. */
-    private void repairRoute() {
+    private void repairRoute(Failover failover) {
         if (hops.isEmpty()) {
             failedServers.clear();
-            hops.addAll(open(blocks, null));
+            hops.addAll(open(blocks, null, failover));
             return;
         }
         for (int i = 0; i < hops.size(); i++) {
             if (failedServers.contains(hops.get(i).serverId())) {
-                i += replace(i) - 1;
+                i += replace(i, failover) - 1;
             }
         }
         failedServers.clear();
     }
 
     /** Replaces hop {@code index} by a new route over its blocks, rebuilt from its history; returns the new hops' count. */
-    private int replace(int index) {
+    private int replace(int index, Failover failover) {
         HopState old = hops.get(index);
-        List<HopState> fresh = open(old.remote.blocks(), old.history);
+        List<HopState> fresh = open(old.remote.blocks(), old.history, failover);
         hops.remove(index);
         hops.addAll(index, fresh);
         swarm.onLoop(() -> {
@@ -252,10 +253,13 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
         }
     }
 
-    /** Plans a route over {@code blocks}, opens its sessions and, given a history, replays it through them. */
-    private List<HopState> open(BlockRange blocks, History history) {
+    /**
+     * Plans a route over {@code blocks} (through servers {@code failover} permits), opens its
+     * sessions and, given a history, replays it through them.
+     */
+    private List<HopState> open(BlockRange blocks, History history, Failover failover) {
         Route route = swarm.planner().planInference(swarm.servers(model), new RouteRequest(model.name(), blocks,
-                (long) batch * maxLength, Map.of(), swarm.filter(), swarm.bans()));
+                (long) batch * maxLength, Map.of(), failover.filter(swarm.filter()), swarm.bans()));
         List<HopState> opened = new ArrayList<>();
         try {
             for (Hop hop : route.hops()) {

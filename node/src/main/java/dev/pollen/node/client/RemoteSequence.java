@@ -109,7 +109,7 @@ public final class RemoteSequence {
             Tensor input = x;
             HopOutput done = failover.run(() -> {
                 Hop hop = swarm.planner().planTraining(swarm.servers(model), new RouteRequest(model.name(), rest, 0, Map.of(),
-                        swarm.filter(), swarm.bans()), random).hops().get(0);
+                        failover.filter(swarm.filter()), swarm.bans()), random).hops().get(0);
                 return new HopOutput(hop, call(hop.server(), hop.blocks(), input, slice(deepPrompts, range, hop.blocks()),
                         null).output);
             });

@@ -147,6 +147,7 @@ class ClientFailoverTest {
         assertEquals(1, outcome.failovers());
         assertFalse(outcome.route().stream().anyMatch(s -> s.serverId().equals(outcome.faulty().serverId())),
                 "the route no longer goes through the refusing server");
+        assertFalse(outcome.banned(outcome.faulty()), "a refusal bans nobody: the client's request may be what is wrong");
     }
 
     @Test
