@@ -7,6 +7,7 @@ import dev.pollen.inference.model.Architecture;
 import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.inference.model.KvCache;
 import dev.pollen.inference.model.ModelHead;
+import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.tensor.Torch;
 
 import java.nio.file.Path;
@@ -31,6 +32,14 @@ public final class LocalModel implements AutoCloseable {
 
     /** Loads every block; {@code progress} receives each block index as it loads. */
     public static LocalModel load(Path dir, DType dtype, IntConsumer progress) {
+        return load(dir, dtype, Quantization.NONE, progress);
+    }
+
+    /**
+     * As {@link #load(Path, DType, IntConsumer)}, with the blocks' matrices stored as
+     * {@code quantization} says; the head (embeddings, norm, LM head) stays in {@code dtype}.
+     */
+    public static LocalModel load(Path dir, DType dtype, Quantization quantization, IntConsumer progress) {
         try (Checkpoint checkpoint = Checkpoint.open(dir)) {
             ModelConfig config = checkpoint.config();
             Torch.ensureThreads();
@@ -39,7 +48,7 @@ public final class LocalModel implements AutoCloseable {
                 head = architecture.loadHead(checkpoint, Torch.scalarType(dtype));
             }
             try {
-                return new LocalModel(head, BlockSpan.load(checkpoint, 0, config.numLayers(), dtype, progress));
+                return new LocalModel(head, BlockSpan.load(checkpoint, 0, config.numLayers(), dtype, quantization, progress));
             } catch (RuntimeException e) {
                 head.close();
                 throw e;

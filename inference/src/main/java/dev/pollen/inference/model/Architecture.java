@@ -4,6 +4,7 @@ import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.model.bloom.BloomArchitecture;
 import dev.pollen.inference.model.llama.LlamaArchitecture;
+import dev.pollen.inference.quant.Quantization;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /** What differs between model families: their blocks, their head, and how positions enter attention. */
@@ -17,8 +18,11 @@ public interface Architecture extends AutoCloseable {
 
     ModelConfig config();
 
-    /** Loads block {@code index} (0-based, global) from the checkpoint in {@code dtype}. */
-    Block loadBlock(Checkpoint checkpoint, int index, ScalarType dtype);
+    /**
+     * Loads block {@code index} (0-based, global) from the checkpoint to compute in {@code dtype}, its
+     * matrices stored as {@code quantization} says.
+     */
+    Block loadBlock(Checkpoint checkpoint, int index, ScalarType dtype, Quantization quantization);
 
     /** Loads the client-side parts: embeddings, final norm, LM head. */
     ModelHead loadHead(Checkpoint checkpoint, ScalarType dtype);

@@ -1,5 +1,7 @@
 package dev.pollen.inference.model;
 
+import dev.pollen.inference.quant.DenseLinear;
+import dev.pollen.inference.quant.Linear;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.List;
@@ -23,6 +25,18 @@ public interface Block extends AutoCloseable {
      */
     default Tensor forward(Tensor hidden, LayerCache cache, StepContext step) {
         return forward(hidden, List.of(new Segment(0, (int) hidden.size(0), cache, step)));
+    }
+
+    /** The block's matrix products, in the form the span stores them (dense or quantized). */
+    List<Linear> linears();
+
+    /** {@code layer} as a dense weight, or a clear error: a quantized span is frozen. */
+    static DenseLinear dense(Linear layer) {
+        if (layer instanceof DenseLinear dense) {
+            return dense;
+        }
+        throw new UnsupportedOperationException("A quantized span is frozen: its weights cannot be trained or saved; "
+                + "load it without --quant for that");
     }
 
     /**

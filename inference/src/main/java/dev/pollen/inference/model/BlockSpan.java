@@ -3,6 +3,8 @@ package dev.pollen.inference.model;
 import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
+import dev.pollen.inference.quant.Linear;
+import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.tensor.Torch;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
@@ -25,14 +27,17 @@ public final class BlockSpan implements AutoCloseable {
     private final int start;
     private final int end;
     private final ScalarType dtype;
+    private final Quantization quantization;
     private final List<Block> blocks;
     private final boolean owner;
 
-    private BlockSpan(Architecture architecture, int start, int end, ScalarType dtype, List<Block> blocks, boolean owner) {
+    private BlockSpan(Architecture architecture, int start, int end, ScalarType dtype, Quantization quantization,
+                      List<Block> blocks, boolean owner) {
         this.architecture = architecture;
         this.start = start;
         this.end = end;
         this.dtype = dtype;
+        this.quantization = quantization;
         this.blocks = blocks;
         this.owner = owner;
     }
@@ -48,18 +53,27 @@ public final class BlockSpan implements AutoCloseable {
                     + ", " + end + ")");
         }
         if (from == start && to == end) {
-            return new BlockSpan(architecture, start, end, dtype, blocks, false);
+            return new BlockSpan(architecture, start, end, dtype, quantization, blocks, false);
         }
-        return new BlockSpan(architecture, from, to, dtype, blocks.subList(from - start, to - start), false);
+        return new BlockSpan(architecture, from, to, dtype, quantization, blocks.subList(from - start, to - start), false);
     }
 
     /** Loads blocks [start, end) from the checkpoint, reading only their tensors. */
     public static BlockSpan load(Checkpoint checkpoint, int start, int end, DType dtype) {
-        return load(checkpoint, start, end, dtype, i -> { });
+        return load(checkpoint, start, end, dtype, Quantization.NONE, i -> { });
     }
 
     /** As {@link #load(Checkpoint, int, int, DType)}, calling {@code progress} with each block index loaded. */
     public static BlockSpan load(Checkpoint checkpoint, int start, int end, DType dtype, IntConsumer progress) {
+        return load(checkpoint, start, end, dtype, Quantization.NONE, progress);
+    }
+
+    /**
+     * As {@link #load(Checkpoint, int, int, DType, IntConsumer)}, with every block's matrices stored
+     * as {@code quantization} says (quantized one block at a time as it loads).
+     */
+    public static BlockSpan load(Checkpoint checkpoint, int start, int end, DType dtype, Quantization quantization,
+                                 IntConsumer progress) {
         ModelConfig config = checkpoint.config();
         if (start < 0 || end > config.numLayers() || start >= end) {
             throw new IllegalArgumentException("Block range [" + start + ", " + end + ") is not inside the model's "
@@ -71,7 +85,7 @@ public final class BlockSpan implements AutoCloseable {
         List<Block> blocks = new ArrayList<>(end - start);
         try {
             for (int i = start; i < end; i++) {
-                blocks.add(architecture.loadBlock(checkpoint, i, type));
+                blocks.add(architecture.loadBlock(checkpoint, i, type, quantization));
                 progress.accept(i);
             }
         } catch (RuntimeException e) {
@@ -79,7 +93,7 @@ public final class BlockSpan implements AutoCloseable {
             architecture.close();
             throw e;
         }
-        return new BlockSpan(architecture, start, end, type, List.copyOf(blocks), true);
+        return new BlockSpan(architecture, start, end, type, quantization, List.copyOf(blocks), true);
     }
 
     public int start() {
@@ -100,6 +114,31 @@ public final class BlockSpan implements AutoCloseable {
 
     public ScalarType dtype() {
         return dtype;
+    }
+
+    /** How the blocks' matrices are stored. */
+    public Quantization quantization() {
+        return quantization;
+    }
+
+    /** Bytes of weights one step over every block reads: the matrices as stored, norms and biases aside. */
+    public long matrixBytes() {
+        long bytes = 0;
+        for (Block block : blocks) {
+            for (Linear layer : block.linears()) {
+                bytes += layer.weightBytes();
+            }
+        }
+        return bytes;
+    }
+
+    /** Every block's matrix products, block by block, for tests that compare them with their dense form. */
+    public List<List<Linear>> linears() {
+        List<List<Linear>> out = new ArrayList<>();
+        for (Block block : blocks) {
+            out.add(block.linears());
+        }
+        return out;
     }
 
     /** Reserves a cache for {@code batch} sequences of up to {@code maxLength} tokens on this span. */

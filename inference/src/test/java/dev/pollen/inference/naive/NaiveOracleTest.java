@@ -133,7 +133,7 @@ class NaiveOracleTest {
         return ids;
     }
 
-    private static float[] flatten(double[][] x) {
+    static float[] flatten(double[][] x) {
         int cols = x[0].length;
         float[] flat = new float[x.length * cols];
         for (int r = 0; r < x.length; r++) {

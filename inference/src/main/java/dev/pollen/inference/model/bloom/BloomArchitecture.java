@@ -6,6 +6,7 @@ import dev.pollen.inference.model.Architecture;
 import dev.pollen.inference.model.Block;
 import dev.pollen.inference.model.ModelHead;
 import dev.pollen.inference.model.StepContext;
+import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.tensor.Torch;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -42,8 +43,8 @@ public final class BloomArchitecture implements Architecture {
     }
 
     @Override
-    public Block loadBlock(Checkpoint checkpoint, int index, ScalarType dtype) {
-        return BloomBlock.load(checkpoint, prefix(checkpoint) + "h." + index + ".", config, dtype);
+    public Block loadBlock(Checkpoint checkpoint, int index, ScalarType dtype, Quantization quantization) {
+        return BloomBlock.load(checkpoint, prefix(checkpoint) + "h." + index + ".", config, dtype, quantization);
     }
 
     @Override

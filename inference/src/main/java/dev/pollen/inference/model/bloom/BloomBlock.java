@@ -7,6 +7,8 @@ import dev.pollen.inference.model.Block;
 import dev.pollen.inference.model.Segment;
 import dev.pollen.inference.model.Norms;
 import dev.pollen.inference.model.StepContext;
+import dev.pollen.inference.quant.Linear;
+import dev.pollen.inference.quant.Quantization;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.TensorVector;
@@ -23,50 +25,52 @@ final class BloomBlock implements Block {
     private final ModelConfig config;
     private final Tensor inputNormWeight;   // (hidden)
     private final Tensor inputNormBias;     // (hidden)
-    private final Tensor qkv;               // (3 x hidden, hidden), rows grouped per head
-    private final Tensor qkvBias;           // (3 x hidden)
-    private final Tensor dense;             // (hidden, hidden)
-    private final Tensor denseBias;         // (hidden)
+    private final Linear qkv;               // (3 x hidden, hidden), rows grouped per head
+    private final Linear dense;             // (hidden, hidden)
     private final Tensor postNormWeight;    // (hidden)
     private final Tensor postNormBias;      // (hidden)
-    private final Tensor up;                // (4 x hidden, hidden)
-    private final Tensor upBias;            // (4 x hidden)
-    private final Tensor down;              // (hidden, 4 x hidden)
-    private final Tensor downBias;          // (hidden)
+    private final Linear up;                // (4 x hidden, hidden)
+    private final Linear down;              // (hidden, 4 x hidden)
 
-    private BloomBlock(ModelConfig config, Tensor[] w) {
+    private BloomBlock(ModelConfig config, Tensor[] norms, Linear qkv, Linear dense, Linear up, Linear down) {
         this.config = config;
-        inputNormWeight = w[0];
-        inputNormBias = w[1];
-        qkv = w[2];
-        qkvBias = w[3];
-        dense = w[4];
-        denseBias = w[5];
-        postNormWeight = w[6];
-        postNormBias = w[7];
-        up = w[8];
-        upBias = w[9];
-        down = w[10];
-        downBias = w[11];
+        inputNormWeight = norms[0];
+        inputNormBias = norms[1];
+        postNormWeight = norms[2];
+        postNormBias = norms[3];
+        this.qkv = qkv;
+        this.dense = dense;
+        this.up = up;
+        this.down = down;
     }
 
-    static BloomBlock load(Checkpoint ckpt, String p, ModelConfig c, ScalarType dtype) {
+    /** Loads one block, its four matrices stored as {@code quantization} says (quantized from float32). */
+    static BloomBlock load(Checkpoint ckpt, String p, ModelConfig c, ScalarType dtype, Quantization quantization) {
         long h = c.hiddenSize();
         long inter = c.intermediateSize();
-        return new BloomBlock(c, new Tensor[] {
+        ScalarType m = quantization.isNone() ? dtype : ScalarType.Float;
+        Tensor[] norms = {
             ckpt.load(p + "input_layernorm.weight", new long[] {h}, dtype),
             ckpt.load(p + "input_layernorm.bias", new long[] {h}, dtype),
-            ckpt.load(p + "self_attention.query_key_value.weight", new long[] {3 * h, h}, dtype),
-            ckpt.load(p + "self_attention.query_key_value.bias", new long[] {3 * h}, dtype),
-            ckpt.load(p + "self_attention.dense.weight", new long[] {h, h}, dtype),
-            ckpt.load(p + "self_attention.dense.bias", new long[] {h}, dtype),
             ckpt.load(p + "post_attention_layernorm.weight", new long[] {h}, dtype),
             ckpt.load(p + "post_attention_layernorm.bias", new long[] {h}, dtype),
-            ckpt.load(p + "mlp.dense_h_to_4h.weight", new long[] {inter, h}, dtype),
-            ckpt.load(p + "mlp.dense_h_to_4h.bias", new long[] {inter}, dtype),
-            ckpt.load(p + "mlp.dense_4h_to_h.weight", new long[] {h, inter}, dtype),
-            ckpt.load(p + "mlp.dense_4h_to_h.bias", new long[] {h}, dtype),
-        });
+        };
+        return new BloomBlock(c, norms,
+                linear(ckpt, p + "self_attention.query_key_value", new long[] {3 * h, h}, m, dtype, quantization),
+                linear(ckpt, p + "self_attention.dense", new long[] {h, h}, m, dtype, quantization),
+                linear(ckpt, p + "mlp.dense_h_to_4h", new long[] {inter, h}, m, dtype, quantization),
+                linear(ckpt, p + "mlp.dense_4h_to_h", new long[] {h, inter}, m, dtype, quantization));
+    }
+
+    private static Linear linear(Checkpoint ckpt, String name, long[] shape, ScalarType weightType, ScalarType dtype,
+                                 Quantization quantization) {
+        return Linear.of(name + ".weight", ckpt.load(name + ".weight", shape, weightType),
+                ckpt.load(name + ".bias", new long[] {shape[0]}, dtype), quantization, dtype);
+    }
+
+    @Override
+    public List<Linear> linears() {
+        return List.of(qkv, dense, up, down);
     }
 
     @Override
@@ -78,7 +82,7 @@ final class BloomBlock implements Block {
 
         Tensor normed = Norms.layer(x, inputNormWeight, inputNormBias, config.normEps());
         Tensor residual = config.residualAfterNorm() ? normed : x;
-        Tensor fused = Attention.linear(normed, qkv, qkvBias).view(rows, seq, heads, 3, d);
+        Tensor fused = qkv.apply(normed).view(rows, seq, heads, 3, d);
         TensorVector attended = new TensorVector();
         for (Segment segment : segments) {
             Tensor mine = fused.narrow(0, segment.firstRow(), segment.rows());
@@ -88,20 +92,20 @@ final class BloomBlock implements Block {
             attended.push_back(Attention.attend(queries, keys, values, segment.cache(), segment.step()));
         }
         Tensor all = segments.size() == 1 ? attended.get(0) : torch.cat(attended, 0);
-        Tensor h = Attention.linear(all, dense, denseBias).add(residual);
+        Tensor h = dense.apply(all).add(residual);
 
         Tensor normed2 = Norms.layer(h, postNormWeight, postNormBias, config.normEps());
         Tensor residual2 = config.residualAfterNorm() ? normed2 : h;
         // BloomGelu is the tanh approximation of GELU.
-        Tensor act = torch.gelu(Attention.linear(normed2, up, upBias), "tanh");
-        return Attention.linear(act, down, downBias).add(residual2);
+        Tensor act = torch.gelu(up.apply(normed2), "tanh");
+        return down.apply(act).add(residual2);
     }
 
     @Override
     public void close() {
-        for (Tensor t : new Tensor[] {inputNormWeight, inputNormBias, qkv, qkvBias, dense, denseBias, postNormWeight,
-                postNormBias, up, upBias, down, downBias}) {
+        for (Tensor t : new Tensor[] {inputNormWeight, inputNormBias, postNormWeight, postNormBias}) {
             t.close();
         }
+        linears().forEach(Linear::close);
     }
 }

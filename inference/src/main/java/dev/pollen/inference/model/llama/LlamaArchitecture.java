@@ -6,6 +6,7 @@ import dev.pollen.inference.model.Architecture;
 import dev.pollen.inference.model.Block;
 import dev.pollen.inference.model.ModelHead;
 import dev.pollen.inference.model.StepContext;
+import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.tensor.Torch;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -34,8 +35,8 @@ public final class LlamaArchitecture implements Architecture {
     }
 
     @Override
-    public Block loadBlock(Checkpoint checkpoint, int index, ScalarType dtype) {
-        return LlamaBlock.load(checkpoint, config, index, dtype);
+    public Block loadBlock(Checkpoint checkpoint, int index, ScalarType dtype, Quantization quantization) {
+        return LlamaBlock.load(checkpoint, config, index, dtype, quantization);
     }
 
     @Override

@@ -7,6 +7,8 @@ import dev.pollen.inference.model.Block;
 import dev.pollen.inference.model.Segment;
 import dev.pollen.inference.model.Norms;
 import dev.pollen.inference.model.StepContext;
+import dev.pollen.inference.quant.Linear;
+import dev.pollen.inference.quant.Quantization;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -23,73 +25,84 @@ import java.util.List;
 final class LlamaBlock implements Block {
     private final ModelConfig config;
     private final Tensor inputNorm;      // (hidden)
-    private final Tensor qkv;            // (heads x headDim + 2 x kvHeads x headDim, hidden)
-    private final Tensor qkvBias;        // (same rows) or null
-    private final Tensor output;         // (hidden, heads x headDim)
-    private final Tensor outputBias;     // (hidden) or null
+    private final Linear qkv;            // (heads x headDim + 2 x kvHeads x headDim, hidden)
+    private final Linear output;         // (hidden, heads x headDim)
     private final Tensor postNorm;       // (hidden)
-    private final Tensor gateUp;         // (2 x intermediate, hidden)
-    private final Tensor gateUpBias;     // (2 x intermediate) or null
-    private final Tensor down;           // (hidden, intermediate)
-    private final Tensor downBias;       // (hidden) or null
+    private final Linear gateUp;         // (2 x intermediate, hidden)
+    private final Linear down;           // (hidden, intermediate)
 
-    private LlamaBlock(ModelConfig config, Tensor[] w) {
+    private LlamaBlock(ModelConfig config, Tensor inputNorm, Linear qkv, Linear output, Tensor postNorm, Linear gateUp,
+                       Linear down) {
         this.config = config;
-        this.inputNorm = w[0];
-        this.qkv = w[1];
-        this.qkvBias = w[2];
-        this.output = w[3];
-        this.outputBias = w[4];
-        this.postNorm = w[5];
-        this.gateUp = w[6];
-        this.gateUpBias = w[7];
-        this.down = w[8];
-        this.downBias = w[9];
+        this.inputNorm = inputNorm;
+        this.qkv = qkv;
+        this.output = output;
+        this.postNorm = postNorm;
+        this.gateUp = gateUp;
+        this.down = down;
     }
 
-    static LlamaBlock load(Checkpoint ckpt, ModelConfig c, int index, ScalarType dtype) {
+    /**
+     * Loads layer {@code index}; its four matrices are stored as {@code quantization} says, quantized
+     * from float32 (whatever the checkpoint's dtype) so that the scales are as exact as they can be.
+     */
+    static LlamaBlock load(Checkpoint ckpt, ModelConfig c, int index, ScalarType dtype, Quantization quantization) {
         String p = "model.layers." + index + ".";
         long h = c.hiddenSize();
         long q = (long) c.numHeads() * c.headDim();
         long kv = (long) c.numKvHeads() * c.headDim();
         long inter = c.intermediateSize();
-        Tensor[] w = new Tensor[10];
-        w[0] = ckpt.load(p + "input_layernorm.weight", new long[] {h}, dtype);
-        w[1] = fuse(ckpt.load(p + "self_attn.q_proj.weight", new long[] {q, h}, dtype),
-                ckpt.load(p + "self_attn.k_proj.weight", new long[] {kv, h}, dtype),
-                ckpt.load(p + "self_attn.v_proj.weight", new long[] {kv, h}, dtype));
+        ScalarType m = quantization.isNone() ? dtype : ScalarType.Float;
+        Tensor qkvBias = null;
         if (c.qkvBias()) {
-            w[2] = fuse(ckpt.load(p + "self_attn.q_proj.bias", new long[] {q}, dtype),
+            qkvBias = fuse(ckpt.load(p + "self_attn.q_proj.bias", new long[] {q}, dtype),
                     ckpt.load(p + "self_attn.k_proj.bias", new long[] {kv}, dtype),
                     ckpt.load(p + "self_attn.v_proj.bias", new long[] {kv}, dtype));
         }
-        w[3] = ckpt.load(p + "self_attn.o_proj.weight", new long[] {h, q}, dtype);
-        if (c.outputBias()) {
-            w[4] = ckpt.load(p + "self_attn.o_proj.bias", new long[] {h}, dtype);
-        }
-        w[5] = ckpt.load(p + "post_attention_layernorm.weight", new long[] {h}, dtype);
-        w[6] = fuse(ckpt.load(p + "mlp.gate_proj.weight", new long[] {inter, h}, dtype),
-                ckpt.load(p + "mlp.up_proj.weight", new long[] {inter, h}, dtype));
+        Linear qkv = Linear.of(p + "self_attn.qkv_proj.weight", fuse(
+                ckpt.load(p + "self_attn.q_proj.weight", new long[] {q, h}, m),
+                ckpt.load(p + "self_attn.k_proj.weight", new long[] {kv, h}, m),
+                ckpt.load(p + "self_attn.v_proj.weight", new long[] {kv, h}, m)), qkvBias, quantization, dtype);
+        Linear output = Linear.of(p + "self_attn.o_proj.weight",
+                ckpt.load(p + "self_attn.o_proj.weight", new long[] {h, q}, m),
+                c.outputBias() ? ckpt.load(p + "self_attn.o_proj.bias", new long[] {h}, dtype) : null, quantization, dtype);
+        Tensor gateUpBias = null;
         if (c.mlpBias()) {
-            w[7] = fuse(ckpt.load(p + "mlp.gate_proj.bias", new long[] {inter}, dtype),
+            gateUpBias = fuse(ckpt.load(p + "mlp.gate_proj.bias", new long[] {inter}, dtype),
                     ckpt.load(p + "mlp.up_proj.bias", new long[] {inter}, dtype));
         }
-        w[8] = ckpt.load(p + "mlp.down_proj.weight", new long[] {h, inter}, dtype);
-        if (c.mlpBias()) {
-            w[9] = ckpt.load(p + "mlp.down_proj.bias", new long[] {h}, dtype);
-        }
-        return new LlamaBlock(c, w);
+        Linear gateUp = Linear.of(p + "mlp.gate_up_proj.weight", fuse(
+                ckpt.load(p + "mlp.gate_proj.weight", new long[] {inter, h}, m),
+                ckpt.load(p + "mlp.up_proj.weight", new long[] {inter, h}, m)), gateUpBias, quantization, dtype);
+        Linear down = Linear.of(p + "mlp.down_proj.weight", ckpt.load(p + "mlp.down_proj.weight", new long[] {h, inter}, m),
+                c.mlpBias() ? ckpt.load(p + "mlp.down_proj.bias", new long[] {h}, dtype) : null, quantization, dtype);
+        return new LlamaBlock(c, ckpt.load(p + "input_layernorm.weight", new long[] {h}, dtype), qkv, output,
+                ckpt.load(p + "post_attention_layernorm.weight", new long[] {h}, dtype), gateUp, down);
+    }
+
+    @Override
+    public List<Linear> linears() {
+        return List.of(qkv, output, gateUp, down);
     }
 
     @Override
     public List<Tensor> parameters() {
         List<Tensor> out = new java.util.ArrayList<>();
-        for (Tensor t : new Tensor[] {inputNorm, qkv, qkvBias, output, outputBias, postNorm, gateUp, gateUpBias, down, downBias}) {
-            if (t != null) {
-                out.add(t);
-            }
-        }
+        out.add(inputNorm);
+        addDense(out, qkv);
+        addDense(out, output);
+        out.add(postNorm);
+        addDense(out, gateUp);
+        addDense(out, down);
         return out;
+    }
+
+    /** The layer's weight, then its bias if it has one, in the order the optimizer has always seen them. */
+    private static void addDense(List<Tensor> out, Linear layer) {
+        out.add(Block.dense(layer).weight());
+        if (layer.bias() != null) {
+            out.add(layer.bias());
+        }
     }
 
     @Override
@@ -98,6 +111,14 @@ final class LlamaBlock implements Block {
         long q = (long) config.numHeads() * config.headDim();
         long kv = (long) config.numKvHeads() * config.headDim();
         long inter = config.intermediateSize();
+        Tensor qkv = Block.dense(this.qkv).weight();
+        Tensor qkvBias = this.qkv.bias();
+        Tensor output = Block.dense(this.output).weight();
+        Tensor outputBias = this.output.bias();
+        Tensor gateUp = Block.dense(this.gateUp).weight();
+        Tensor gateUpBias = this.gateUp.bias();
+        Tensor down = Block.dense(this.down).weight();
+        Tensor downBias = this.down.bias();
         java.util.Map<String, Tensor> out = new java.util.LinkedHashMap<>();
         out.put(p + "input_layernorm.weight", inputNorm);
         out.put(p + "self_attn.q_proj.weight", qkv.narrow(0, 0, q));
@@ -143,7 +164,7 @@ final class LlamaBlock implements Block {
         long q = (long) config.numHeads() * d;
         long kv = (long) config.numKvHeads() * d;
 
-        Tensor projected = Attention.linear(Norms.rms(x, inputNorm, config.normEps()), qkv, qkvBias);   // (rows, s, q + 2kv)
+        Tensor projected = qkv.apply(Norms.rms(x, inputNorm, config.normEps()));   // (rows, s, q + 2kv)
         TensorVector attended = new TensorVector();
         for (Segment segment : segments) {
             Tensor mine = projected.narrow(0, segment.firstRow(), segment.rows());
@@ -155,12 +176,12 @@ final class LlamaBlock implements Block {
                     segment.cache(), segment.step()));                                                 // (b, s, q)
         }
         Tensor all = segments.size() == 1 ? attended.get(0) : torch.cat(attended, 0);
-        Tensor h = x.add(Attention.linear(all, output, outputBias));
+        Tensor h = x.add(output.apply(all));
 
-        Tensor gu = Attention.linear(Norms.rms(h, postNorm, config.normEps()), gateUp, gateUpBias);   // (rows, s, 2 x inter)
+        Tensor gu = gateUp.apply(Norms.rms(h, postNorm, config.normEps()));   // (rows, s, 2 x inter)
         long inter = config.intermediateSize();
         Tensor act = torch.silu(gu.narrow(-1, 0, inter)).mul(gu.narrow(-1, inter, inter));
-        return h.add(Attention.linear(act, down, downBias));
+        return h.add(down.apply(act));
     }
 
     /** x * cos + rotate_half(x) * sin, with rotate_half(x) = cat(-x2, x1) over the two halves. */
@@ -172,10 +193,8 @@ final class LlamaBlock implements Block {
 
     @Override
     public void close() {
-        for (Tensor t : new Tensor[] {inputNorm, qkv, qkvBias, output, outputBias, postNorm, gateUp, gateUpBias, down, downBias}) {
-            if (t != null) {
-                t.close();
-            }
-        }
+        inputNorm.close();
+        postNorm.close();
+        linears().forEach(Linear::close);
     }
 }

@@ -1,0 +1,55 @@
+package dev.pollen.inference.quant;
+
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * int8 weights, symmetric per output row: W[n, j] = q[n, j] * scale[n] with q in [-127, 127] and
+ * scale[n] = max_j |W[n, j]| / 127, computed from the float32 weight.
+ */
+final class Int8Linear extends PackedLinear {
+    private final Tensor values;   // (out, in) int8
+    private final Tensor scales;   // (out) in the span's dtype
+
+    private Int8Linear(Tensor values, Tensor scales, Tensor bias) {
+        super(values.size(0), values.size(1), bias);
+        this.values = values;
+        this.scales = scales;
+    }
+
+    /** Quantizes a float32 weight and frees it. */
+    static Int8Linear quantize(String name, Tensor weight, Tensor bias, ScalarType dtype) {
+        checkMatrix(name, weight);
+        Tensor w = weight.to(ScalarType.Float);
+        Tensor scales = w.abs().amax(new long[] {1}, true).div(new Scalar(127.0)).clamp_min(new Scalar(Float.MIN_NORMAL));
+        Tensor values = w.div(scales).round()
+                .clamp(new ScalarOptional(new Scalar(-127)), new ScalarOptional(new Scalar(127))).to(ScalarType.Char);
+        Tensor stored = scales.view(-1).to(dtype);
+        weight.close();
+        return new Int8Linear(values, stored, bias);
+    }
+
+    @Override
+    protected Tensor packedProduct(Tensor x) {
+        return AtenOps.int8Mm(x, values, like(scales, x));
+    }
+
+    @Override
+    public Tensor dequantized(ScalarType dtype) {
+        return values.to(dtype).mul(scales.to(dtype).unsqueeze(1));
+    }
+
+    @Override
+    public long weightBytes() {
+        return values.nbytes() + scales.nbytes();
+    }
+
+    @Override
+    public void close() {
+        values.close();
+        scales.close();
+        super.close();
+    }
+}
