@@ -6,6 +6,7 @@ import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.quant.Linear;
 import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.tensor.Torch;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
@@ -93,6 +94,9 @@ public final class BlockSpan implements AutoCloseable {
             architecture.close();
             throw e;
         }
+        // Loading (quantizing most of all) frees as much as it keeps; hand it back to the system now
+        // rather than leave it with the allocator, where it would count as the server's for good.
+        Pointer.trimMemory();
         return new BlockSpan(architecture, start, end, type, quantization, List.copyOf(blocks), true);
     }
 

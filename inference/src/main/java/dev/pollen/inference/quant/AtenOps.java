@@ -26,10 +26,20 @@ final class AtenOps {
         return handle;
     }
 
+    /**
+     * The op's one result, as a tensor of its own: {@code toTensor()} points into the stack's storage,
+     * which is freed with the stack, so the handle is copied (the copy shares the data and holds a
+     * reference to it).
+     */
     private static Tensor call(OperatorHandle op, IValue... arguments) {
-        IValueVector stack = new IValueVector(arguments);
-        DISPATCHER.callBoxed(op, stack);
-        return stack.get(0).toTensor();
+        try (IValueVector stack = new IValueVector(arguments)) {
+            DISPATCHER.callBoxed(op, stack);
+            return new Tensor(stack.get(0).toTensor());
+        } finally {
+            for (IValue argument : arguments) {
+                argument.close();   // a decode step makes dozens: free them now, not when the garbage collector runs
+            }
+        }
     }
 
     /** {@code x @ (weight * scales[:, None]).T} for x (rows, k), weight (n, k) int8, scales (n) in x's dtype. */

@@ -1,5 +1,6 @@
 package dev.pollen.inference.quant;
 
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -33,55 +34,59 @@ final class Int4Linear extends PackedLinear {
         this.scalesAndZeros = scalesAndZeros;
     }
 
-    /** Quantizes a float32 weight and frees it. */
+    /** Quantizes a float32 weight and frees it; the temporaries are freed on return. */
     static Int4Linear quantize(String name, Tensor weight, Tensor bias, int group, ScalarType dtype) {
         checkMatrix(name, weight);
         long out = weight.size(0);
         long in = weight.size(1);
         long padded = (in + group - 1) / group * group;
-        Tensor w = weight.to(ScalarType.Float);
-        if (padded != in) {
-            w = torch.cat(new TensorVector(w, w.narrow(1, in - 1, 1).expand(out, padded - in)), 1);
+        try (PointerScope scope = new PointerScope()) {
+            Tensor w = weight.to(ScalarType.Float);
+            if (padded != in) {
+                w = torch.cat(new TensorVector(w, w.narrow(1, in - 1, 1).expand(out, padded - in)), 1);
+            }
+            Tensor groups = w.view(out, padded / group, group);
+            Tensor min = groups.amin(new long[] {2}, true);
+            Tensor scale = groups.amax(new long[] {2}, true).sub(min).div(new Scalar(15.0))
+                    .clamp_min(new Scalar(Float.MIN_NORMAL));
+            Tensor values = groups.sub(min).div(scale).round()
+                    .clamp(new ScalarOptional(new Scalar(0)), new ScalarOptional(new Scalar(15)))
+                    .to(ScalarType.Int).view(out, padded);
+            Tensor zero = min.add(scale.mul(new Scalar(8.0)));
+            Tensor scalesAndZeros = torch.stack(new TensorVector(scale.squeeze(2).t(), zero.squeeze(2).t()), 2)
+                    .to(dtype).contiguous();
+            Tensor packed = AtenOps.int4Pack(values);
+            if (!unpack(packed).to(ScalarType.Int).equal(values)) {
+                throw new IllegalStateException("This LibTorch packs 4-bit weights in a layout Pollen does not know, so "
+                        + name + " cannot be quantized to int4; use --quant int8");
+            }
+            weight.close();
+            return new Int4Linear(in, group, keep(packed), keep(scalesAndZeros), bias);
         }
-        Tensor groups = w.view(out, padded / group, group);
-        Tensor min = groups.amin(new long[] {2}, true);
-        Tensor scale = groups.amax(new long[] {2}, true).sub(min).div(new Scalar(15.0)).clamp_min(new Scalar(Float.MIN_NORMAL));
-        Tensor values = groups.sub(min).div(scale).round()
-                .clamp(new ScalarOptional(new Scalar(0)), new ScalarOptional(new Scalar(15)))
-                .to(ScalarType.Int).view(out, padded);
-        Tensor zero = min.add(scale.mul(new Scalar(8.0)));
-        Tensor scalesAndZeros = torch.stack(new TensorVector(scale.squeeze(2).t(), zero.squeeze(2).t()), 2)
-                .to(dtype).contiguous();
-        Tensor packed = AtenOps.int4Pack(values);
-        if (!unpack(packed).equal(values)) {
-            throw new IllegalStateException("This LibTorch packs 4-bit weights in a layout Pollen does not know, so "
-                    + name + " cannot be quantized to int4; use --quant int8");
-        }
-        weight.close();
-        return new Int4Linear(in, group, packed, scalesAndZeros, bias);
     }
 
     /**
-     * The (out, in) int32 values back from the CPU kernel's layout: rows in blocks of 64 stored as
+     * The (out, in) uint8 values back from the CPU kernel's layout: rows in blocks of 64 stored as
      * (in, 32) bytes, row r of the block in the low nibble and row r + 32 in the high one; the
      * remaining rows as one block of (in, rest / 2) bytes holding rows 2i and 2i + 1.
      */
     static Tensor unpack(Tensor packed) {
         long out = packed.size(0);
         long in = packed.size(1) * 2;
-        Tensor bytes = packed.to(ScalarType.Int).view(-1);
-        Scalar sixteen = new Scalar(16);
+        Tensor bytes = packed.view(-1);
+        Scalar low = new Scalar(15);
+        Scalar high = new Scalar(4);
         long full = out / PACK_ROWS;
         long rest = out % PACK_ROWS;
         TensorVector parts = new TensorVector();
         if (full > 0) {
             Tensor blocks = bytes.narrow(0, 0, full * PACK_ROWS * in / 2).view(full, in, PACK_ROWS / 2);
-            Tensor both = torch.cat(new TensorVector(blocks.remainder(sixteen), blocks.floor_divide(sixteen)), 2);
+            Tensor both = torch.cat(new TensorVector(blocks.bitwise_and(low), blocks.bitwise_right_shift(high)), 2);
             parts.push_back(both.permute(0, 2, 1).reshape(full * PACK_ROWS, in));
         }
         if (rest > 0) {
             Tensor tail = bytes.narrow(0, full * PACK_ROWS * in / 2, rest * in / 2).view(in, rest / 2);
-            Tensor pairs = torch.stack(new TensorVector(tail.remainder(sixteen), tail.floor_divide(sixteen)), 2);
+            Tensor pairs = torch.stack(new TensorVector(tail.bitwise_and(low), tail.bitwise_right_shift(high)), 2);
             parts.push_back(pairs.reshape(in, rest).t());
         }
         return parts.size() == 1 ? parts.get(0).contiguous() : torch.cat(parts, 0);
@@ -93,14 +98,17 @@ final class Int4Linear extends PackedLinear {
         return AtenOps.int4Mm(input, packed, group, like(scalesAndZeros, x));
     }
 
+    /**
+     * One pass over the weight after unpacking it: q * scale + (zero - 8 * scale), the kernel's
+     * formula regrouped so that the uint8 values never go negative.
+     */
     @Override
     public Tensor dequantized(ScalarType dtype) {
-        Tensor sz = scalesAndZeros.to(ScalarType.Float).permute(1, 0, 2);   // (out, groups, 2)
+        Tensor sz = scalesAndZeros.to(dtype).permute(1, 0, 2);   // (out, groups, 2)
         Tensor scale = sz.select(2, 0).unsqueeze(2);
-        Tensor zero = sz.select(2, 1).unsqueeze(2);
-        Tensor w = unpack(packed).to(ScalarType.Float).sub(new Scalar(8.0)).view(out, paddedIn / group, group)
-                .mul(scale).add(zero).view(out, paddedIn);
-        return (paddedIn == in ? w : w.narrow(1, 0, in)).to(dtype);
+        Tensor offset = sz.select(2, 1).unsqueeze(2).sub(scale.mul(new Scalar(8.0)));
+        Tensor w = torch.addcmul(offset, unpack(packed).view(out, paddedIn / group, group), scale).reshape(out, paddedIn);
+        return paddedIn == in ? w : w.narrow(1, 0, in);
     }
 
     @Override

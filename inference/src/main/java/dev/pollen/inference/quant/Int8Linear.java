@@ -1,5 +1,6 @@
 package dev.pollen.inference.quant;
 
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -19,16 +20,18 @@ final class Int8Linear extends PackedLinear {
         this.scales = scales;
     }
 
-    /** Quantizes a float32 weight and frees it. */
+    /** Quantizes a float32 weight and frees it; the temporaries are freed on return. */
     static Int8Linear quantize(String name, Tensor weight, Tensor bias, ScalarType dtype) {
         checkMatrix(name, weight);
-        Tensor w = weight.to(ScalarType.Float);
-        Tensor scales = w.abs().amax(new long[] {1}, true).div(new Scalar(127.0)).clamp_min(new Scalar(Float.MIN_NORMAL));
-        Tensor values = w.div(scales).round()
-                .clamp(new ScalarOptional(new Scalar(-127)), new ScalarOptional(new Scalar(127))).to(ScalarType.Char);
-        Tensor stored = scales.view(-1).to(dtype);
-        weight.close();
-        return new Int8Linear(values, stored, bias);
+        try (PointerScope scope = new PointerScope()) {
+            Tensor w = weight.to(ScalarType.Float);
+            Tensor scales = w.abs().amax(new long[] {1}, true).div(new Scalar(127.0)).clamp_min(new Scalar(Float.MIN_NORMAL));
+            Tensor values = w.div(scales).round()
+                    .clamp(new ScalarOptional(new Scalar(-127)), new ScalarOptional(new Scalar(127))).to(ScalarType.Char);
+            Tensor stored = scales.view(-1).to(dtype).contiguous();
+            weight.close();
+            return new Int8Linear(keep(values), keep(stored), bias);
+        }
     }
 
     @Override
@@ -38,7 +41,7 @@ final class Int8Linear extends PackedLinear {
 
     @Override
     public Tensor dequantized(ScalarType dtype) {
-        return values.to(dtype).mul(scales.to(dtype).unsqueeze(1));
+        return values.mul(scales.to(dtype).unsqueeze(1));   // one pass: int8 times the scales promotes to their dtype
     }
 
     @Override

@@ -6,20 +6,19 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * A quantized weight: LibTorch's packed kernel for a few rows, the dequantized matrix for many.
+ * A quantized weight, multiplied through LibTorch's packed kernel.
  *
- * <p>The packed kernels read a quarter or half the bytes of bf16, which is what a decode step is
- * bound by, but they are slower than oneDNN's bf16 product once there are many rows to amortise the
- * read over (5632 x 2048, 2 threads, ms per product: 1 row bf16 1.25 / int8 0.41 / int4 0.39; 8
- * rows 1.31 / 1.07 / 0.99; 16 rows 1.59 / 1.92 / 1.83; 64 rows 4.7 / 7.0 / 7.5; 512 rows 33 / 76
- * / 73). Above {@link #PACKED_MAX_ROWS} rows (a prefill) the weight is dequantized for the one
- * product instead, which costs a few passes over it and keeps prefill near bf16 speed. Autograd has
- * no derivative for the packed kernels, so an input that needs a gradient (backward through a
- * frozen quantized span, as Petals does) takes the dequantized path too.
+ * <p>The packed kernels read a half or a quarter of the bytes of bf16, which is what a decode step
+ * is bound by; with many rows they are compute-bound and slower than oneDNN's bf16 product (5632 x
+ * 2048, 2 threads, ms per product, bf16 / int8 / int4: 1 row 1.25 / 0.41 / 0.39; 8 rows 1.31 /
+ * 1.07 / 0.99; 64 rows 4.7 / 7.0 / 7.5; 512 rows 33 / 76 / 73). Dequantizing for a prefill does
+ * not pay here: LibTorch's element-wise passes over a whole weight are slower still (11264 x 2048:
+ * int8 to bf16 102 ms, times the scales 88 ms, 4-bit unpacking 140 ms, against 76 ms for the
+ * packed product of 512 rows), so every product goes through the kernel. Autograd has no
+ * derivative for the packed kernels, so an input that needs a gradient (backward through a frozen
+ * quantized span, as Petals does) is multiplied by the dequantized weight instead.
  */
 abstract class PackedLinear implements Linear {
-    static final int PACKED_MAX_ROWS = 32;
-
     protected final long out;
     protected final long in;
     private final Tensor bias;
@@ -36,7 +35,7 @@ abstract class PackedLinear implements Linear {
     @Override
     public final Tensor apply(Tensor x) {
         long rows = x.numel() / x.size(-1);
-        if (rows > PACKED_MAX_ROWS || x.requires_grad()) {
+        if (x.requires_grad()) {
             return Attention.linear(x, dequantized(x.scalar_type().intern()), bias);
         }
         long[] shape = Torch.shape(x);
@@ -54,6 +53,12 @@ abstract class PackedLinear implements Linear {
     protected static Tensor like(Tensor t, Tensor x) {
         ScalarType type = x.scalar_type().intern();
         return Torch.is(t, type) ? t : t.to(type);
+    }
+
+    /** {@code t}, kept past the pointer scope it was made in, until this layer closes it. */
+    protected static Tensor keep(Tensor t) {
+        t.retainReference();
+        return t;
     }
 
     protected static void checkMatrix(String name, Tensor weight) {

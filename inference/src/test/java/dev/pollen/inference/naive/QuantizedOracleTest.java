@@ -32,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("Quantized spans against the naive oracle on dequantized weights")
 class QuantizedOracleTest {
     /**
-     * Both sides hold identical dequantized weights (QuantizedLinearTest checks that bit for bit), so
+     * Both sides hold identical dequantized weights (QuantizedLinearTest checks them to a float32 ulp), so
      * what separates them is float32 rounding in the kernels, as in NaiveOracleTest (measured 1.5e-6
      * there); 1e-5 is its tolerance. A wrong scale, zero, group or row order moves hidden states by
      * a hundredth or more: a step of 4-bit weights is a fifteenth of a group's range.
@@ -43,7 +43,7 @@ class QuantizedOracleTest {
         List<Arguments> out = new ArrayList<>();
         for (String family : List.of("llama", "bloom")) {
             for (Quantization q : List.of(Quantization.INT8, Quantization.int4(32), Quantization.int4(128))) {
-                // 12 rows take the packed kernels; 45 rows the dequantized path of a prefill.
+                // 12 rows, and 45: more than one tile of the kernels' rows.
                 out.add(Arguments.of(family, q, 12));
                 out.add(Arguments.of(family, q, 45));
             }
