@@ -206,7 +206,7 @@ function renderTable(name, servers) {
   }
   for (const s of servers) {
     const id = String(s.id ?? "");
-    const details = [id, s.name ? `name: ${s.name}` : null, s.dtype ? `dtype: ${s.dtype}` : null, s.version ? `version: ${s.version}` : null]
+    const details = [id, s.name ? `name: ${s.name}` : null, s.dtype ? `dtype: ${s.dtype}` : null, s.quant && s.quant !== "none" ? `weights: ${s.quant}` : null, s.version ? `version: ${s.version}` : null]
       .filter(Boolean)
       .join("\n");
     tbody.append(

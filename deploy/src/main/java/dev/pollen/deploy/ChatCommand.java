@@ -58,6 +58,10 @@ final class ChatCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ThreadsOption threads;
 
+    /** With --local only: in a swarm the servers store their own weights (pollen serve --quant). */
+    @picocli.CommandLine.Mixin
+    QuantOption quant;
+
     /** Runs the blocks for one turn: feeds {@code tokens} at {@code position} and generates. */
     interface Turn {
         long[] run(long[] tokens, int position, GenerationOptions options, Generator.TokenSink sink);
@@ -69,6 +73,10 @@ final class ChatCommand implements Callable<Integer> {
         if ((localDir == null) == !swarm.joining()) {
             throw new IllegalArgumentException("Give --local MODEL_DIR, or --join HOST:PORT with --model MODEL_DIR.");
         }
+        if (localDir == null && !quant.get().isNone()) {
+            throw new IllegalArgumentException("--quant applies to --local; in a swarm each server stores its own weights "
+                    + "(pollen serve --quant).");
+        }
         swarm.requireModel();
         Path dir = localDir != null ? localDir : swarm.modelDir;
         ModelConfig config = ModelConfig.read(dir);
@@ -77,7 +85,7 @@ final class ChatCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("The model in " + dir + " has no chat template in tokenizer_config.json.");
             }
             if (localDir != null) {
-                try (LocalModel model = LocalModel.load(dir, config.torchDtype());
+                try (LocalModel model = LocalModel.load(dir, config.torchDtype(), quant.get(), i -> { });
                      KvCache cache = model.blocks().newCache(1, maxLength)) {
                     Generator generator = model.generator(cache);
                     return converse(tokenizer, (tokens, position, options, sink) ->

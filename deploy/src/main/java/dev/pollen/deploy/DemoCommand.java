@@ -48,6 +48,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8080", description = "Port of the web gateway; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
 
+    @picocli.CommandLine.Mixin
+    QuantOption quant;
+
     @Option(names = "--compute-threads", defaultValue = "1", description = "LibTorch threads of each server (default: ${DEFAULT-VALUE}).")
     int computeThreads;
 
@@ -60,6 +63,7 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        quant.get();   // an unknown --quant fails here, in one sentence, before any server starts
         Path dir = model != null ? model : DefaultModel.directory();
         String name = model != null ? dir.toAbsolutePath().normalize().getFileName().toString() : DefaultModel.NAME;
         ModelConfig config = ModelConfig.read(dir);
@@ -85,7 +89,7 @@ final class DemoCommand implements Callable<Integer> {
                         spans.get(i).start() + ":" + spans.get(i).end(), "--swarm", swarm, "--hazelcast-port",
                         Integer.toString(hazelcastPort + i), "--compute-threads", Integer.toString(computeThreads),
                         // The servers share this machine's cores: one spinning before its step would slow the one computing.
-                        "--core-warm-up-ms", "0"));
+                        "--core-warm-up-ms", "0", "--quant", quant.quant, "--quant-group", Integer.toString(quant.group)));
                 if (member != null) {
                     args.addAll(List.of("--join", member));
                 }

@@ -5,6 +5,7 @@ import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.generate.LocalModel;
 import dev.pollen.inference.model.KvCache;
+import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.sampling.SamplingOptions;
 import dev.pollen.inference.tensor.Torch;
 import dev.pollen.inference.tokenizer.ChatMessage;
@@ -78,6 +79,10 @@ final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ThreadsOption threads;
 
+    /** With --local only: in a swarm the servers store their own weights (pollen serve --quant). */
+    @picocli.CommandLine.Mixin
+    QuantOption quant;
+
     @Option(names = "--tuned", paramLabel = "FILE",
             description = "With --join: generate with prompts or an adapter trained by `pollen finetune` (ptune or adapter).")
     Path tuned;
@@ -90,6 +95,10 @@ final class GenerateCommand implements Callable<Integer> {
         threads.apply();
         if ((localDir == null) == !swarm.joining()) {
             throw new IllegalArgumentException("Give exactly one of --local MODEL_DIR and --join HOST:PORT.");
+        }
+        if (localDir == null && !quant.get().isNone()) {
+            throw new IllegalArgumentException("--quant applies to --local; in a swarm each server stores its own weights "
+                    + "(pollen serve --quant).");
         }
         swarm.requireModel();
         if (tuned != null && localDir != null) {
@@ -130,8 +139,10 @@ final class GenerateCommand implements Callable<Integer> {
                 return true;
             };
             if (localDir != null) {
-                Progress progress = new Progress(err, "Loading blocks", config.numLayers());
-                try (LocalModel model = LocalModel.load(modelDir, computeType, i -> progress.update(i + 1));
+                Quantization quantization = quant.get();
+                Progress progress = new Progress(err, "Loading blocks" + (quantization.isNone() ? "" : ", quantizing to "
+                        + quantization), config.numLayers());
+                try (LocalModel model = LocalModel.load(modelDir, computeType, quantization, i -> progress.update(i + 1));
                      KvCache cache = model.blocks().newCache(1, ids.length + maxNewTokens)) {
                     loaded.run();
                     model.generator(cache).generate(new long[][] {ids}, 0, options, sink);

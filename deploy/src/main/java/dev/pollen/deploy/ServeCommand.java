@@ -10,6 +10,7 @@ import dev.pollen.protocol.BlockRange;
 import dev.pollen.scheduler.directory.HazelcastDirectory;
 import io.vertx.core.Vertx;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -67,6 +68,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--dtype", defaultValue = "auto", description = "Compute dtype: auto (the checkpoint's), bf16, fp16, fp32 (default: ${DEFAULT-VALUE}).")
     String dtype;
+
+    @Mixin
+    QuantOption quant;
 
     @Option(names = "--cache-tokens", defaultValue = "16384", description = "KV cache budget in tokens (default: ${DEFAULT-VALUE}).")
     long cacheTokens;
@@ -144,7 +148,7 @@ final class ServeCommand implements Callable<Integer> {
                 new ServerSettings.Network(host, port, publicPort, publicName, maxMessageMb << 20,
                         Duration.ofSeconds(announceSeconds), measureNetwork),
                 new ServerSettings.Limits(cacheTokens, maxLength, maxBatch, maxSessions, Duration.ofSeconds(sessionIdleSeconds)),
-                new ServerSettings.Compute(dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype), computeThreads,
+                new ServerSettings.Compute(dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype), quant.get(), computeThreads,
                         Duration.ofSeconds(stepTimeoutSeconds), throughput.equals("auto") ? -1 : Double.parseDouble(throughput),
                         Duration.ofMillis(warmUpMillis)));
 

@@ -50,10 +50,17 @@ final class SwarmCommand implements Callable<Integer> {
                 }
                 out.printf("model %s: %d blocks, %d covered [%s], weakest block %.2f req/s, fingerprint %s%n", model.name(),
                         model.numBlocks(), covered, coverage, BlockSelection.minimum(throughputs), model.fingerprint());
-                out.printf("  %-38s %-10s %-9s %12s %14s  %s%n", "server", "blocks", "state", "throughput", "cache left", "address");
+                out.printf("  %-38s %-10s %-9s %-15s %12s %14s  %s%n", "server", "blocks", "state", "weights", "throughput",
+                        "cache left", "address");
                 for (ServerInfo s : mine.stream().sorted(Comparator.comparingInt((ServerInfo s) -> s.blocks().start())).toList()) {
-                    out.printf("  %-38s %-10s %-9s %12.2f %14d  %s%s%n", s.serverId(), s.blocks(), s.state(), s.throughput(),
+                    out.printf("  %-38s %-10s %-9s %-15s %12.2f %14d  %s%s%n", s.serverId(), s.blocks(), s.state(),
+                            s.dtype() + (s.quant().equals("none") ? "" : " " + s.quant()), s.throughput(),
                             s.cacheTokensLeft(), s.address(), s.publicName().isEmpty() ? "" : " (" + s.publicName() + ")");
+                }
+                long kinds = mine.stream().map(s -> s.dtype() + " " + s.quant()).distinct().count();
+                if (kinds > 1) {
+                    out.println("  (servers store the same checkpoint's weights in " + kinds + " ways: a route may mix them,"
+                            + " and its outputs differ from any one of them by the rounding of each)");
                 }
             }
         } finally {

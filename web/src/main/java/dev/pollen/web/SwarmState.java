@@ -53,7 +53,7 @@ final class SwarmState {
                         .put("address", server.address()).put("start", server.blocks().start())
                         .put("end", server.blocks().end()).put("state", server.state().name())
                         .put("throughput", round(server.throughput())).put("inference_rps", round(server.inferenceRps()))
-                        .put("cache_tokens_left", server.cacheTokensLeft()).put("dtype", server.dtype())
+                        .put("cache_tokens_left", server.cacheTokensLeft()).put("dtype", server.dtype()).put("quant", server.quant())
                         .put("version", server.version()).put("rtts_ms", rtts));
             }
             JsonArray coverage = new JsonArray();

@@ -11,6 +11,7 @@ import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.LocalModel;
 import dev.pollen.inference.make.ModelMaker;
 import dev.pollen.inference.make.ModelSpec;
+import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.tensor.Torch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -18,6 +19,8 @@ import picocli.CommandLine.Option;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
@@ -48,7 +51,9 @@ public final class BenchCommand implements Runnable {
     @Command(name = "local", mixinStandardHelpOptions = true,
             description = {"Measure the whole model's decode and prefill speed in this process.",
                     "Decode steps/s are shown next to the memory-bandwidth bound, prefill in tokens/s. Without --model",
-                    "it makes (once) a random-weight checkpoint of --size."})
+                    "it makes (once) a random-weight checkpoint of --size. With several --quant values the model is",
+                    "loaded once per value and they are measured round by round, side by side, with their ratios to",
+                    "the first, and the resident memory of a server holding --memory-blocks blocks."})
     static final class Local implements Callable<Integer> {
         @picocli.CommandLine.Spec
         picocli.CommandLine.Model.CommandSpec spec;
@@ -69,6 +74,15 @@ public final class BenchCommand implements Runnable {
         @Option(names = "--dtype", defaultValue = "bf16", description = "Compute dtype: bf16, fp16, fp32 (default: ${DEFAULT-VALUE}).")
         String dtype;
 
+        @Option(names = "--quant", defaultValue = "none", split = ",", paramLabel = "none|int8|int4",
+                description = {"How the blocks' weights are stored; several, comma-separated, are measured side by",
+                        "side (default: ${DEFAULT-VALUE})."})
+        List<String> quant;
+
+        @Option(names = "--quant-group", defaultValue = "32", paramLabel = "32|64|128",
+                description = "Input columns per int4 scale and zero (default: ${DEFAULT-VALUE}).")
+        int quantGroup;
+
         @picocli.CommandLine.Mixin
         ThreadsOption threads;
 
@@ -84,7 +98,11 @@ public final class BenchCommand implements Runnable {
         @Option(names = "--repeats", defaultValue = "5", description = "Runs of each measurement (best prefill, median decode-to-bound pair) (default: ${DEFAULT-VALUE}).")
         int repeats;
 
-        @Option(names = "--json", paramLabel = "FILE", description = "Also write the result as JSON.")
+        @Option(names = "--memory-blocks", defaultValue = "11",
+                description = "With several --quant values: blocks of the server whose resident memory is compared (default: ${DEFAULT-VALUE}).")
+        int memoryBlocks;
+
+        @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
         Path json;
 
         @Override
@@ -92,30 +110,99 @@ public final class BenchCommand implements Runnable {
             threads.apply();
             PrintWriter err = spec.commandLine().getErr();
             DType computeType = DType.parse(dtype);
+            List<Quantization> quantizations = quant.stream().map(q -> Quantization.parse(q, quantGroup)).toList();
             Path dir = model != null ? model : ensureModel(err, computeType);
             ModelConfig config = ModelConfig.read(dir);
-            Progress progress = new Progress(err, "Loading blocks", config.numLayers());
-            LocalBenchmark.Result r;
-            try (LocalModel local = LocalModel.load(dir, computeType, i -> progress.update(i + 1))) {
-                r = LocalBenchmark.run(dir.getFileName().toString(), local,
-                        new LocalBenchmark.Settings(decodeTokens, context, prefill, repeats), line -> {
-                            err.println(line);
-                            err.flush();
-                        });
+            SpanMemory.Figures[] resident = quantizations.size() > 1 ? residentMemory(dir, computeType, quantizations, err) : null;
+            List<LocalModel> models = new ArrayList<>();
+            List<LocalBenchmark.Result> results;
+            try {
+                List<LocalBenchmark.Entry> entries = new ArrayList<>();
+                for (Quantization q : quantizations) {
+                    Progress progress = new Progress(err, "Loading blocks" + (q.isNone() ? "" : ", quantizing to " + q),
+                            config.numLayers());
+                    LocalModel local = LocalModel.load(dir, computeType, q, i -> progress.update(i + 1));
+                    models.add(local);
+                    entries.add(new LocalBenchmark.Entry(q.label(), local));
+                }
+                results = LocalBenchmark.run(entries, new LocalBenchmark.Settings(decodeTokens, context, prefill, repeats), line -> {
+                    err.println(line);
+                    err.flush();
+                });
+            } finally {
+                models.forEach(LocalModel::close);
             }
-            PrintWriter out = spec.commandLine().getOut();
-            out.printf("model                %s (%d blocks, hidden %d, %s, %d threads)%n", r.model(), config.numLayers(),
-                    config.hiddenSize(), computeType.torchName(), r.threads());
-            out.printf("weights read / token %.2f GB%n", r.weightBytesPerToken() / 1e9);
-            out.printf("read bandwidth       %.1f GB/s%n", r.bandwidthGBps());
-            out.printf("decode               %.2f tokens/s at context %d (median run)%n", r.decodeTokensPerSecond(), r.context());
-            out.printf("decode bound         %.2f tokens/s (bandwidth / weight bytes)%n", r.decodeBoundTokensPerSecond());
-            out.printf("decode vs bound      %.0f %%%n", 100 * r.fractionOfBound());
-            out.printf("prefill              %.1f tokens/s for %d tokens%n", r.prefillTokensPerSecond(), r.prefill());
+            print(spec.commandLine().getOut(), dir, config, computeType, quantizations, results, resident);
             if (json != null) {
-                new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(), r);
+                new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(),
+                        results.size() == 1 ? results.get(0) : results);
             }
             return 0;
+        }
+
+        /** What loading blocks [0, memoryBlocks) adds to a fresh process's resident memory, once per quantization. */
+        private SpanMemory.Figures[] residentMemory(Path dir, DType computeType, List<Quantization> quantizations,
+                                                    PrintWriter err) throws Exception {
+            int blocks = Math.min(memoryBlocks, ModelConfig.read(dir).numLayers());
+            SpanMemory.Figures[] out = new SpanMemory.Figures[quantizations.size()];
+            for (int i = 0; i < out.length; i++) {
+                err.println("Resident memory of a process holding " + blocks + " blocks, " + quantizations.get(i) + " ...");
+                err.flush();
+                out[i] = SpanMemory.measure(dir, computeType, quantizations.get(i), blocks);
+            }
+            return out;
+        }
+
+        private void print(PrintWriter out, Path dir, ModelConfig config, DType computeType, List<Quantization> quantizations,
+                           List<LocalBenchmark.Result> results, SpanMemory.Figures[] resident) {
+            LocalBenchmark.Result first = results.get(0);
+            out.printf("model                %s (%d blocks, hidden %d, %s, %d threads)%n", dir.getFileName(), config.numLayers(),
+                    config.hiddenSize(), computeType.torchName(), first.threads());
+            out.printf("%-21s", "weights");
+            results.forEach(r -> out.printf("%12s", r.model()));
+            out.println();
+            row(out, "weights read / token", results, r -> String.format("%.2f GB", r.weightBytesPerToken() / 1e9));
+            row(out, "read bandwidth", results, r -> String.format("%.1f GB/s", r.bandwidthGBps()));
+            row(out, "decode tokens/s", results, r -> String.format("%.2f", r.decodeTokensPerSecond()));
+            row(out, "decode bound", results, r -> String.format("%.2f", r.decodeBoundTokensPerSecond()));
+            row(out, "decode vs bound", results, r -> String.format("%.0f %%", 100 * r.fractionOfBound()));
+            row(out, "prefill tokens/s", results, r -> String.format("%.1f", r.prefillTokensPerSecond()));
+            if (results.size() > 1) {
+                row(out, "decode vs " + first.model(), results,
+                        r -> String.format("%.2fx", r.decodeTokensPerSecond() / first.decodeTokensPerSecond()));
+                row(out, "prefill vs " + first.model(), results,
+                        r -> String.format("%.2fx", r.prefillTokensPerSecond() / first.prefillTokensPerSecond()));
+                int blocks = Math.min(memoryBlocks, config.numLayers());
+                out.printf("%-21s", blocks + " blocks' matrices");
+                for (SpanMemory.Figures f : resident) {
+                    out.printf("%12s", String.format("%.0f MB", f.matrixBytes() / 1e6));
+                }
+                out.println();
+                out.printf("%-21s", "resident, process");
+                for (SpanMemory.Figures f : resident) {
+                    out.printf("%12s", String.format("%.0f MB", f.loaded() / 1e6));
+                }
+                out.println();
+                out.printf("%-21s", "resident, " + blocks + " blocks");
+                for (SpanMemory.Figures f : resident) {
+                    out.printf("%12s", String.format("%.0f MB", f.added() / 1e6));
+                }
+                out.println();
+                out.printf("%-21s", "blocks vs " + first.model());
+                for (SpanMemory.Figures f : resident) {
+                    out.printf("%12s", String.format("%.2fx", (double) f.added() / resident[0].added()));
+                }
+                out.println();
+            }
+            out.printf("(decode: the median of %d rounds at context %d; prefill: the best, %d tokens)%n",
+                    repeats, first.context(), first.prefill());
+        }
+
+        private static void row(PrintWriter out, String label, List<LocalBenchmark.Result> results,
+                                java.util.function.Function<LocalBenchmark.Result, String> cell) {
+            out.printf("%-21s", label);
+            results.forEach(r -> out.printf("%12s", cell.apply(r)));
+            out.println();
         }
 
         private Path ensureModel(PrintWriter err, DType computeType) throws Exception {

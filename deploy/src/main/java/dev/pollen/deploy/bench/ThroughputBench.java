@@ -1,5 +1,6 @@
 package dev.pollen.deploy.bench;
 
+import dev.pollen.deploy.QuantOption;
 import dev.pollen.deploy.ThreadsOption;
 import dev.pollen.inference.bench.ThroughputProbe;
 import dev.pollen.inference.checkpoint.Checkpoint;
@@ -33,6 +34,9 @@ public final class ThroughputBench implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "auto", description = "Compute dtype: auto, bf16, fp16, fp32 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
+    @picocli.CommandLine.Mixin
+    QuantOption quant;
+
     @Option(names = "--steps", defaultValue = "100", description = "Single-token steps timed (default: ${DEFAULT-VALUE}).")
     int steps;
 
@@ -47,10 +51,10 @@ public final class ThroughputBench implements Callable<Integer> {
         DType type = dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype);
         BlockRange range = BlockRange.parse(blocks);
         try (Checkpoint checkpoint = Checkpoint.open(model);
-             BlockSpan span = BlockSpan.load(checkpoint, range.start(), range.end(), type)) {
+             BlockSpan span = BlockSpan.load(checkpoint, range.start(), range.end(), type, quant.get(), i -> { })) {
             ThroughputProbe.Rates rates = ThroughputProbe.measure(span, steps, ThroughputProbe.FORWARD_TOKENS);
             Throughput throughput = new Throughput(rates.inferenceRps(), rates.forwardRps(), Double.MAX_VALUE);
-            out.printf("blocks %s of %s, %s%n", range, model.getFileName(), type.torchName());
+            out.printf("blocks %s of %s, %s, weights %s%n", range, model.getFileName(), type.torchName(), span.quantization());
             out.printf("inference steps per block     %10.1f /s%n", rates.inferenceRps());
             out.printf("%d-token forwards per block %10.3f /s%n", rates.forwardTokens(), rates.forwardRps());
             out.printf("throughput to announce        %10.3f requests/s (before the network cap)%n",

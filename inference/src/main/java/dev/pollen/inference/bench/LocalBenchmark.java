@@ -10,14 +10,18 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
 /**
- * Measures a whole model in one process: single-batch decode steps/s at a given context, prefill
+ * Measures whole models in one process: single-batch decode steps/s at a given context, prefill
  * tokens/s, and beside them the memory-bandwidth bound of decoding (every weight is read once per
- * token, so tokens/s cannot exceed bandwidth / weight bytes).
+ * token, so tokens/s cannot exceed bandwidth / weight bytes). Several models (the same checkpoint
+ * stored three ways, say) are measured interleaved, round by round, so that a machine's drift
+ * touches them alike and their ratios can be trusted.
  */
 public final class LocalBenchmark {
     /** Bytes read per bandwidth probe: far above any cache. */
@@ -31,7 +35,11 @@ public final class LocalBenchmark {
     public record Settings(int decodeTokens, int context, int prefill, int repeats) {
     }
 
-    /** The figures of one run. */
+    /** A model to measure, under the name the report gives it. */
+    public record Entry(String name, LocalModel model) {
+    }
+
+    /** The figures of one model. */
     public record Result(String model, String dtype, int threads, long weightBytesPerToken, double bandwidthGBps,
                          double decodeTokensPerSecond, double decodeBoundTokensPerSecond, double prefillTokensPerSecond,
                          double firstTokenMillis, int context, int prefill) {
@@ -43,10 +51,34 @@ public final class LocalBenchmark {
     private LocalBenchmark() {
     }
 
-    /** Bytes of weights a decode step reads: every block and the LM head (one embedding row is negligible). */
+    /** Bytes of weights a decode step reads with every weight in {@code elementBytes}: every block and the LM head. */
     public static long weightBytesPerToken(ModelConfig config, int elementBytes) {
         long head = (long) config.vocabSize() * config.hiddenSize();
         return (config.blockParameters() * config.numLayers() + head) * elementBytes;
+    }
+
+    /**
+     * Bytes a decode step of this model reads: its blocks' matrices as stored (quantized ones with
+     * their scales and zeros), the rest of the blocks and the LM head in the compute dtype (one
+     * embedding row is negligible).
+     */
+    public static long weightBytesPerToken(LocalModel model) {
+        ModelConfig config = model.config();
+        int elementBytes = (int) torch.elementSize(model.blocks().dtype());
+        return weightBytesPerToken(config, elementBytes) - matrixParameters(config) * elementBytes
+                + model.blocks().matrixBytes();
+    }
+
+    /** Weights in the blocks' matrices (what quantization stores differently), all blocks. */
+    private static long matrixParameters(ModelConfig c) {
+        long h = c.hiddenSize();
+        long q = (long) c.numHeads() * c.headDim();
+        long kv = (long) c.numKvHeads() * c.headDim();
+        long perBlock = switch (c.family()) {
+            case LLAMA -> (q + 2 * kv) * h + h * q + 3L * c.intermediateSize() * h;
+            case BLOOM -> 3 * h * h + h * h + 2L * c.intermediateSize() * h;
+        };
+        return perBlock * c.numLayers();
     }
 
     /**
@@ -68,59 +100,76 @@ public final class LocalBenchmark {
     }
 
     public static Result run(String name, LocalModel model, Settings settings, Consumer<String> log) {
-        ModelConfig config = model.config();
-        int elementBytes = (int) torch.elementSize(model.blocks().dtype());
-        long weightBytes = weightBytesPerToken(config, elementBytes);
+        return run(List.of(new Entry(name, model)), settings, log).get(0);
+    }
 
+    /**
+     * Measures every model, round by round: in each of {@code settings.repeats()} rounds, each model's
+     * prefill, then each model's decode run just after its own bandwidth probe. Decode is reported as
+     * the median round by decode-to-bandwidth ratio, prefill as the best round. All models must share
+     * one vocabulary (they are one checkpoint).
+     */
+    public static List<Result> run(List<Entry> entries, Settings settings, Consumer<String> log) {
+        ModelConfig config = entries.get(0).model().config();
+        int n = entries.size();
         SplittableRandom random = new SplittableRandom(1);
         long[] prompt = random.longs(settings.prefill(), 0, config.vocabSize()).toArray();
-        log.accept("Prefill of " + settings.prefill() + " tokens x " + settings.repeats() + " ...");
-        double bestPrefill = Double.MAX_VALUE;
-        for (int r = 0; r < settings.repeats(); r++) {
-            try (KvCache cache = model.blocks().newCache(1, settings.prefill() + 1)) {
-                long start = System.nanoTime();
-                model.generator(cache).generate(new long[][] {prompt}, 0, GenerationOptions.greedy(1), (s, t) -> true);
-                bestPrefill = Math.min(bestPrefill, (System.nanoTime() - start) / 1e9);
-            }
-        }
-
         long[] contextTokens = Arrays.copyOf(prompt, Math.max(1, settings.context()));
         for (int i = prompt.length; i < contextTokens.length; i++) {
             contextTokens[i] = random.nextLong(config.vocabSize());
         }
-        // Shared machines drift: each decode run is paired with a bandwidth probe taken just before it,
-        // and the ratio is computed per pair, then the median pair is reported.
-        log.accept("Decode of " + settings.decodeTokens() + " tokens after a context of " + contextTokens.length
-                + ", each run beside a bandwidth probe, x " + settings.repeats() + " ...");
-        double[] decode = new double[settings.repeats()];
-        double[] bandwidth = new double[settings.repeats()];
-        double firstToken = 0;
+        double[] bestPrefill = new double[n];
+        Arrays.fill(bestPrefill, Double.MAX_VALUE);
+        double[][] decode = new double[n][settings.repeats()];
+        double[][] bandwidth = new double[n][settings.repeats()];
+        double[] firstToken = new double[n];
+        log.accept("Prefill of " + settings.prefill() + " tokens, then decode of " + settings.decodeTokens()
+                + " tokens after a context of " + contextTokens.length + " beside a bandwidth probe, "
+                + (n > 1 ? "for each of " + n + " models in turn, " : "") + "x " + settings.repeats() + " ...");
         for (int r = 0; r < settings.repeats(); r++) {
-            bandwidth[r] = measureReadBandwidth(2);
-            try (KvCache cache = model.blocks().newCache(1, contextTokens.length + settings.decodeTokens() + 1)) {
-                long[] stamps = new long[settings.decodeTokens() + 1];
-                long start = System.nanoTime();
-                model.generator(cache).generate(new long[][] {contextTokens}, 0,
-                        GenerationOptions.greedy(settings.decodeTokens() + 1), (step, tokens) -> {
-                            stamps[step] = System.nanoTime();
-                            return true;
-                        });
-                // step 0 is the prefill of the context; steps 1.. are single-token decodes
-                decode[r] = settings.decodeTokens() / ((stamps[settings.decodeTokens()] - stamps[0]) / 1e9);
-                firstToken = (stamps[0] - start) / 1e6;
+            for (int m = 0; m < n; m++) {
+                LocalModel model = entries.get(m).model();
+                long weightBytes = weightBytesPerToken(model);
+                try (KvCache cache = model.blocks().newCache(1, settings.prefill() + 1)) {
+                    long start = System.nanoTime();
+                    model.generator(cache).generate(new long[][] {prompt}, 0, GenerationOptions.greedy(1), (s, t) -> true);
+                    bestPrefill[m] = Math.min(bestPrefill[m], (System.nanoTime() - start) / 1e9);
+                }
+                // Shared machines drift: each decode run is paired with a probe taken just before it.
+                bandwidth[m][r] = measureReadBandwidth(2);
+                try (KvCache cache = model.blocks().newCache(1, contextTokens.length + settings.decodeTokens() + 1)) {
+                    long[] stamps = new long[settings.decodeTokens() + 1];
+                    long start = System.nanoTime();
+                    model.generator(cache).generate(new long[][] {contextTokens}, 0,
+                            GenerationOptions.greedy(settings.decodeTokens() + 1), (step, tokens) -> {
+                                stamps[step] = System.nanoTime();
+                                return true;
+                            });
+                    // step 0 is the prefill of the context; steps 1.. are single-token decodes
+                    decode[m][r] = settings.decodeTokens() / ((stamps[settings.decodeTokens()] - stamps[0]) / 1e9);
+                    firstToken[m] = (stamps[0] - start) / 1e6;
+                }
+                log.accept(String.format("  round %d, %s: %.2f tokens/s, read bandwidth %.1f GB/s, %.0f %% of the bound",
+                        r + 1, entries.get(m).name(), decode[m][r], bandwidth[m][r] / 1e9,
+                        100 * decode[m][r] / (bandwidth[m][r] / weightBytes)));
             }
-            log.accept(String.format("  run %d: %.2f tokens/s, read bandwidth %.1f GB/s, %.0f %% of the bound", r + 1,
-                    decode[r], bandwidth[r] / 1e9, 100 * decode[r] / (bandwidth[r] / weightBytes)));
         }
-        Integer[] order = new Integer[settings.repeats()];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
+        List<Result> results = new ArrayList<>();
+        for (int m = 0; m < n; m++) {
+            LocalModel model = entries.get(m).model();
+            long weightBytes = weightBytesPerToken(model);
+            double[] d = decode[m];
+            double[] b = bandwidth[m];
+            Integer[] order = new Integer[settings.repeats()];
+            for (int i = 0; i < order.length; i++) {
+                order[i] = i;
+            }
+            Arrays.sort(order, (x, y) -> Double.compare(d[x] / b[x], d[y] / b[y]));
+            int median = order[order.length / 2];
+            results.add(new Result(entries.get(m).name(), model.blocks().dtype().toString(), Torch.threads(), weightBytes,
+                    b[median] / 1e9, d[median], b[median] / weightBytes, settings.prefill() / bestPrefill[m],
+                    firstToken[m], contextTokens.length, settings.prefill()));
         }
-        Arrays.sort(order, (a, b) -> Double.compare(decode[a] / bandwidth[a], decode[b] / bandwidth[b]));
-        int median = order[order.length / 2];
-        double bound = bandwidth[median] / weightBytes;
-        double bestDecode = decode[median];
-        return new Result(name, model.blocks().dtype().toString(), Torch.threads(), weightBytes, bandwidth[median] / 1e9,
-                bestDecode, bound, settings.prefill() / bestPrefill, firstToken, contextTokens.length, settings.prefill());
+        return results;
     }
 }

@@ -186,7 +186,7 @@ public final class BlockServer extends VerticleBase {
 
     /** Loads the span and, unless a throughput was given, measures it on the compute thread. */
     private Future<Void> load(BlockRange blocks) {
-        return Future.fromCompletionStage(HostedSpan.load(compute, settings.model().dir(), blocks, settings.compute().dtype(),
+        return Future.fromCompletionStage(HostedSpan.load(compute, settings.model().dir(), blocks, settings.compute(),
                 loadProgress), context).compose(loaded -> {
             span = loaded;
             if (!settings.compute().measured()) {
@@ -255,7 +255,7 @@ public final class BlockServer extends VerticleBase {
         int port = network.publicPort() > 0 ? network.publicPort() : http == null ? 0 : port();
         return new ServerInfo(serverId, settings.model().name(), fingerprint, blocks, state, network.host(), port,
                 rates.effective(blocks.length()), rates.inferenceRps(), rates.forwardRps(), budget.left(),
-                settings.compute().dtype().torchName(), "none", List.of(), VERSION, network.publicName(),
+                settings.compute().dtype().torchName(), settings.compute().quantization().label(), List.of(), VERSION, network.publicName(),
                 pinger == null ? Map.of() : pinger.estimates());
     }
 

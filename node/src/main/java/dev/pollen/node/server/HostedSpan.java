@@ -1,7 +1,6 @@
 package dev.pollen.node.server;
 
 import dev.pollen.inference.checkpoint.Checkpoint;
-import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.protocol.BlockRange;
@@ -34,17 +33,17 @@ final class HostedSpan {
      * Loads blocks {@code blocks} of the checkpoint on the compute thread; {@code progress} hears each
      * block as it is loaded.
      */
-    static CompletableFuture<HostedSpan> load(ComputeWorker compute, Path modelDir, BlockRange blocks, DType dtype,
-                                              IntConsumer progress) {
-        return loadSpan(compute, modelDir, blocks, dtype, progress).thenApply(span -> new HostedSpan(compute, span));
+    static CompletableFuture<HostedSpan> load(ComputeWorker compute, Path modelDir, BlockRange blocks,
+                                              ServerSettings.Compute settings, IntConsumer progress) {
+        return loadSpan(compute, modelDir, blocks, settings, progress).thenApply(span -> new HostedSpan(compute, span));
     }
 
     /** Loads a span on the compute thread without hosting it yet: the new span of a move. */
-    static CompletableFuture<BlockSpan> loadSpan(ComputeWorker compute, Path modelDir, BlockRange blocks, DType dtype,
-                                                 IntConsumer progress) {
+    static CompletableFuture<BlockSpan> loadSpan(ComputeWorker compute, Path modelDir, BlockRange blocks,
+                                                 ServerSettings.Compute settings, IntConsumer progress) {
         return compute.submit(ComputeWorker.Priority.INFERENCE, () -> {
             try (Checkpoint checkpoint = Checkpoint.open(modelDir)) {
-                return BlockSpan.load(checkpoint, blocks.start(), blocks.end(), dtype, progress);
+                return BlockSpan.load(checkpoint, blocks.start(), blocks.end(), settings.dtype(), settings.quantization(), progress);
             }
         });
     }

@@ -94,7 +94,7 @@ final class Rebalancing {
         moving = true;
         LOG.info("Moving from blocks " + from + " to " + target + " where the swarm needs them more; loading them first");
         return Future.fromCompletionStage(HostedSpan.loadSpan(compute, settings.model().dir(), target,
-                        settings.compute().dtype(), i -> LOG.fine("Loaded block " + i + " for the move")), context)
+                        settings.compute(), i -> LOG.fine("Loaded block " + i + " for the move")), context)
                 .map(loaded -> {
                     span.switchTo(loaded);
                     return (Void) null;

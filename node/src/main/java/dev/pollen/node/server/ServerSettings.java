@@ -1,6 +1,7 @@
 package dev.pollen.node.server;
 
 import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.quant.Quantization;
 import dev.pollen.protocol.BlockRange;
 
 import java.nio.file.Path;
@@ -25,7 +26,7 @@ public record ServerSettings(Model model, Placement placement, Network network, 
     public static ServerSettings local(Path modelDir, String modelName, BlockRange blocks, Limits limits, int maxMessageBytes) {
         return new ServerSettings(new Model(modelDir, modelName), Placement.fixed(blocks),
                 new Network("127.0.0.1", 0, 0, "", maxMessageBytes, Duration.ofSeconds(5), false), limits,
-                new Compute(DType.F32, 1, Duration.ofSeconds(30), 10, Duration.ZERO));
+                new Compute(DType.F32, Quantization.NONE, 1, Duration.ofSeconds(30), 10, Duration.ZERO));
     }
 
     /**
@@ -111,17 +112,26 @@ public record ServerSettings(Model model, Placement placement, Network network, 
         }
     }
 
+    /** These settings with the blocks' weights stored as {@code quantization} says. */
+    public ServerSettings withQuantization(Quantization quantization) {
+        Compute c = compute;
+        return new ServerSettings(model, placement, network, limits,
+                new Compute(c.dtype(), quantization, c.threads(), c.stepTimeout(), c.throughput(), c.warmUp()));
+    }
+
     /**
      * How the server computes.
      *
-     * @param dtype       compute dtype
+     * @param dtype        compute dtype
+     * @param quantization how the blocks' weights are stored (quantized while the span loads)
      * @param threads     LibTorch threads; 0 for one per core
      * @param stepTimeout deadline of one step or pass in the compute queue
      * @param throughput  announced throughput, or a negative number to measure it
      * @param warmUp      how long the compute thread spins before a session's next one-token step is
      *                    due, after an idle of at least {@link #WARM_UP_MIN_IDLE}; zero turns it off
      */
-    public record Compute(DType dtype, int threads, Duration stepTimeout, double throughput, Duration warmUp) {
+    public record Compute(DType dtype, Quantization quantization, int threads, Duration stepTimeout, double throughput,
+                          Duration warmUp) {
         public Compute {
             if (warmUp.isNegative()) {
                 throw new IllegalArgumentException("The warm-up must be zero or more, got " + warmUp.toMillis() + " ms");

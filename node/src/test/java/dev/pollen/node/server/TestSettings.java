@@ -1,6 +1,7 @@
 package dev.pollen.node.server;
 
 import dev.pollen.inference.checkpoint.DType;
+import dev.pollen.inference.quant.Quantization;
 import dev.pollen.protocol.BlockRange;
 
 import java.nio.file.Path;
@@ -36,6 +37,6 @@ final class TestSettings {
                 new ServerSettings.Placement(blocks, numBlocks, balanceQuality),
                 new ServerSettings.Network("127.0.0.1", 0, 0, "", maxMessageBytes, announce, measureNetwork),
                 new ServerSettings.Limits(4096, 64, 2, 8, Duration.ofMinutes(5)),
-                new ServerSettings.Compute(DType.F32, 1, Duration.ofSeconds(30), throughput, warmUp));
+                new ServerSettings.Compute(DType.F32, Quantization.NONE, 1, Duration.ofSeconds(30), throughput, warmUp));
     }
 }
