@@ -75,8 +75,8 @@ public final class BenchCommand implements Runnable {
         String dtype;
 
         @Option(names = "--quant", defaultValue = "none", split = ",", paramLabel = "none|int8|int4",
-                description = {"How the blocks' weights are stored; several, comma-separated, are measured side by",
-                        "side (default: ${DEFAULT-VALUE})."})
+                description = "How the blocks' weights are stored; several, comma-separated, are measured side by side "
+                        + "(default: ${DEFAULT-VALUE}).")
         List<String> quant;
 
         @Option(names = "--quant-group", defaultValue = "32", paramLabel = "32|64|128",
