@@ -6,17 +6,17 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * A quantized weight, multiplied through LibTorch's packed kernel.
+ * A quantized weight: LibTorch's packed kernel for a few rows, the dequantized weight for many.
  *
  * <p>The packed kernels read a half or a quarter of the bytes of bf16, which is what a decode step
  * is bound by; with many rows they are compute-bound and slower than oneDNN's bf16 product (5632 x
  * 2048, 2 threads, ms per product, bf16 / int8 / int4: 1 row 1.25 / 0.41 / 0.39; 8 rows 1.31 /
- * 1.07 / 0.99; 64 rows 4.7 / 7.0 / 7.5; 512 rows 33 / 76 / 73). Dequantizing for a prefill does
- * not pay here: LibTorch's element-wise passes over a whole weight are slower still (11264 x 2048:
- * int8 to bf16 102 ms, times the scales 88 ms, 4-bit unpacking 140 ms, against 76 ms for the
- * packed product of 512 rows), so every product goes through the kernel. Autograd has no
- * derivative for the packed kernels, so an input that needs a gradient (backward through a frozen
- * quantized span, as Petals does) is multiplied by the dequantized weight instead.
+ * 1.07 / 0.99; 64 rows 4.7 / 7.0 / 7.5; 512 rows 33 / 76 / 73). From {@link #dequantizedMinRows()}
+ * rows (a prefill) the weight is dequantized into this thread's {@link Scratch} buffer and
+ * multiplied in bf16, which costs a few passes over the weight in memory already mapped. Autograd
+ * has no derivative for the packed kernels, so an input that needs a gradient (backward through a
+ * frozen quantized span, as Petals does) is multiplied by a freshly dequantized weight, which
+ * autograd may keep.
  */
 abstract class PackedLinear implements Linear {
     protected final long out;
@@ -32,11 +32,20 @@ abstract class PackedLinear implements Linear {
     /** {@code x @ W.T} through the packed kernel. @param x (rows, in), contiguous */
     protected abstract Tensor packedProduct(Tensor x);
 
+    /** From how many rows the dequantized weight is faster than the packed kernel (measured: see the subclasses). */
+    protected abstract int dequantizedMinRows();
+
+    /** The dense (out, in) weight in {@code dtype}, written into {@code scratch}'s buffers. */
+    protected abstract Tensor dequantizeInto(Scratch scratch, ScalarType dtype);
+
     @Override
     public final Tensor apply(Tensor x) {
         long rows = x.numel() / x.size(-1);
         if (x.requires_grad()) {
             return Attention.linear(x, dequantized(x.scalar_type().intern()), bias);
+        }
+        if (rows >= dequantizedMinRows()) {
+            return Attention.linear(x, dequantizeInto(Scratch.mine(), x.scalar_type().intern()), bias);
         }
         long[] shape = Torch.shape(x);
         shape[shape.length - 1] = out;

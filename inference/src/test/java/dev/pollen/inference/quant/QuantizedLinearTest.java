@@ -87,14 +87,14 @@ class QuantizedLinearTest {
 
     @ParameterizedTest(name = "{0} on ({1}, {2})")
     @MethodSource("cases")
-    @DisplayName("the packed kernel equals the dense product, for one row and for many")
+    @DisplayName("the packed kernel (few rows) and the weight dequantized in scratch memory (many rows) equal the dense product")
     void productMatchesDense(Quantization quantization, int out, int in) {
         try (PointerScope scope = new PointerScope()) {
             Tensor bias = Torch.floats(weights(1, out, 7), out);
             Linear layer = Linear.of("test.weight", Torch.floats(weights(out, in, 5), out, in), bias, quantization,
                     ScalarType.Float);
             Tensor dense = layer.dequantized(ScalarType.Float);
-            for (int rows : new int[] {1, 3, 70}) {
+            for (int rows : new int[] {1, 3, 31, 70, 165}) {
                 Tensor x = Torch.floats(weights(rows, in, rows), 1, rows, in);
                 Tensor expected = torch.linear(x, dense, new org.bytedeco.pytorch.TensorOptional(bias));
                 Tensor actual = layer.apply(x);
