@@ -52,19 +52,21 @@ final class Int4Linear extends PackedLinear {
             Tensor min = groups.amin(new long[] {2}, true);
             Tensor scale = groups.amax(new long[] {2}, true).sub(min).div(new Scalar(15.0))
                     .clamp_min(new Scalar(Float.MIN_NORMAL));
-            Tensor values = groups.sub(min).div(scale).round()
-                    .clamp(new ScalarOptional(new Scalar(0)), new ScalarOptional(new Scalar(15)))
-                    .to(ScalarType.Int).view(out, padded);
             Tensor zero = min.add(scale.mul(new Scalar(8.0)));
             Tensor scalesAndZeros = torch.stack(new TensorVector(scale.squeeze(2).t(), zero.squeeze(2).t()), 2)
                     .to(dtype).contiguous();
-            Tensor packed = AtenOps.int4Pack(values);
-            if (!unpack(packed).to(ScalarType.Int).equal(values)) {
+            // In place where it can be (see Int8Linear): the weight, or its padded copy, is ours.
+            Tensor values = groups.sub_(min).div_(scale).round_()
+                    .clamp_(new ScalarOptional(new Scalar(0)), new ScalarOptional(new Scalar(15)))
+                    .view(out, padded).to(ScalarType.Int);
+            Int4Linear layer = new Int4Linear(in, group, keep(AtenOps.int4Pack(values)), keep(scalesAndZeros), bias);
+            if (!layer.unpackInto(Scratch.mine()).equal(values.to(ScalarType.Byte))) {
+                layer.close();
                 throw new IllegalStateException("This LibTorch packs 4-bit weights in a layout Pollen does not know, so "
                         + name + " cannot be quantized to int4; use --quant int8");
             }
             weight.close();
-            return new Int4Linear(in, group, keep(packed), keep(scalesAndZeros), bias);
+            return layer;
         }
     }
 

@@ -4,6 +4,7 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -24,10 +25,13 @@ final class Int8Linear extends PackedLinear {
     static Int8Linear quantize(String name, Tensor weight, Tensor bias, ScalarType dtype) {
         checkMatrix(name, weight);
         try (PointerScope scope = new PointerScope()) {
+            // In place where it can be: every new tensor the size of the weight costs its page faults
+            // (see Scratch), and this weight is ours to overwrite.
             Tensor w = weight.to(ScalarType.Float);
-            Tensor scales = w.abs().amax(new long[] {1}, true).div(new Scalar(127.0)).clamp_min(new Scalar(Float.MIN_NORMAL));
-            Tensor values = w.div(scales).round()
-                    .clamp(new ScalarOptional(new Scalar(-127)), new ScalarOptional(new Scalar(127))).to(ScalarType.Char);
+            Tensor scales = torch.maximum(w.amax(new long[] {1}, true), w.amin(new long[] {1}, true).neg())
+                    .div(new Scalar(127.0)).clamp_min(new Scalar(Float.MIN_NORMAL));
+            Tensor values = w.div_(scales).round_()
+                    .clamp_(new ScalarOptional(new Scalar(-127)), new ScalarOptional(new Scalar(127))).to(ScalarType.Char);
             Tensor stored = scales.view(-1).to(dtype).contiguous();
             weight.close();
             return new Int8Linear(keep(values), keep(stored), bias);
