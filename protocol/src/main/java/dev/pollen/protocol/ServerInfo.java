@@ -25,7 +25,7 @@ import java.util.Objects;
  * @param forwardRps        1024-token forward passes per second through one block, for training routes
  * @param cacheTokensLeft   KV cache room left, in tokens of one sequence across its span
  * @param dtype             compute dtype (bf16, fp16, fp32)
- * @param quant             weight quantization ("none" for now)
+ * @param quant             how its blocks store their weights: none, int8, or int4-gN (groups of N columns)
  * @param adapters          adapters it can apply by name
  * @param version           Pollen version
  * @param publicName        an operator's name for it, shown on the swarm page ("" if none)
