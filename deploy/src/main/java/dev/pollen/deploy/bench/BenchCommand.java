@@ -168,8 +168,7 @@ public final class BenchCommand implements Runnable {
             row(out, "decode vs bound", results, r -> String.format("%.0f %%", 100 * r.fractionOfBound()));
             row(out, "prefill tokens/s", results, r -> String.format("%.1f", r.prefillTokensPerSecond()));
             if (results.size() > 1) {
-                row(out, "decode vs " + first.model(), results,
-                        r -> String.format("%.2fx", r.decodeTokensPerSecond() / first.decodeTokensPerSecond()));
+                row(out, "decode vs " + first.model(), results, r -> String.format("%.2fx", r.decodeAgainst(first)));
                 row(out, "prefill vs " + first.model(), results,
                         r -> String.format("%.2fx", r.prefillTokensPerSecond() / first.prefillTokensPerSecond()));
                 int blocks = Math.min(memoryBlocks, config.numLayers());
@@ -194,8 +193,8 @@ public final class BenchCommand implements Runnable {
                 }
                 out.println();
             }
-            out.printf("(decode: the median of %d rounds at context %d; prefill: the best, %d tokens)%n",
-                    repeats, first.context(), first.prefill());
+            out.printf("(decode: the median of %d rounds at context %d by share of the bound, and against %s the median of"
+                    + " the rounds' ratios; prefill: the best, %d tokens)%n", repeats, first.context(), first.model(), first.prefill());
         }
 
         private static void row(PrintWriter out, String label, List<LocalBenchmark.Result> results,

@@ -39,12 +39,30 @@ public final class LocalBenchmark {
     public record Entry(String name, LocalModel model) {
     }
 
-    /** The figures of one model. */
+    /**
+     * The figures of one model.
+     *
+     * @param decodeRounds decode tokens/s of each round, in order: rounds of models measured together
+     *                     are pairs, seconds apart
+     */
     public record Result(String model, String dtype, int threads, long weightBytesPerToken, double bandwidthGBps,
                          double decodeTokensPerSecond, double decodeBoundTokensPerSecond, double prefillTokensPerSecond,
-                         double firstTokenMillis, int context, int prefill) {
+                         double firstTokenMillis, int context, int prefill, List<Double> decodeRounds) {
         public double fractionOfBound() {
             return decodeTokensPerSecond / decodeBoundTokensPerSecond;
+        }
+
+        /**
+         * This model's decode speed against {@code other}'s, measured together: the median of the
+         * rounds' ratios, so that a round when the machine was slow for both cancels out.
+         */
+        public double decodeAgainst(Result other) {
+            double[] ratios = new double[Math.min(decodeRounds.size(), other.decodeRounds().size())];
+            for (int r = 0; r < ratios.length; r++) {
+                ratios[r] = decodeRounds.get(r) / other.decodeRounds().get(r);
+            }
+            Arrays.sort(ratios);
+            return ratios[ratios.length / 2];
         }
     }
 
@@ -168,7 +186,7 @@ public final class LocalBenchmark {
             int median = order[order.length / 2];
             results.add(new Result(entries.get(m).name(), model.blocks().dtype().toString(), Torch.threads(), weightBytes,
                     b[median] / 1e9, d[median], b[median] / weightBytes, settings.prefill() / bestPrefill[m],
-                    firstToken[m], contextTokens.length, settings.prefill()));
+                    firstToken[m], contextTokens.length, settings.prefill(), Arrays.stream(d).boxed().toList()));
         }
         return results;
     }
