@@ -58,6 +58,9 @@ final class ChatCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ThreadsOption threads;
 
+    @picocli.CommandLine.Mixin
+    WireDtypeOption wire;
+
     /** With --local only: in a swarm the servers store their own weights (pollen serve --quant). */
     @picocli.CommandLine.Mixin
     QuantOption quant;
@@ -94,7 +97,7 @@ final class ChatCommand implements Callable<Integer> {
             }
             try (SwarmConnection connection = swarm.connect();
                  DistributedModel model = DistributedModel.load(dir, swarm.name(), config.torchDtype(), connection.client());
-                 DistributedModel.Session session = model.session(maxLength, 1, SessionOptions.defaults())) {
+                 DistributedModel.Session session = model.session(maxLength, 1, SessionOptions.defaults().withWireDtype(wire.get()))) {
                 return converse(tokenizer, (tokens, position, options, sink) -> {
                     session.rollback(position);
                     int[] step = {0};

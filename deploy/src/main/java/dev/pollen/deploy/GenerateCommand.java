@@ -79,6 +79,9 @@ final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ThreadsOption threads;
 
+    @picocli.CommandLine.Mixin
+    WireDtypeOption wire;
+
     /** With --local only: in a swarm the servers store their own weights (pollen serve --quant). */
     @picocli.CommandLine.Mixin
     QuantOption quant;
@@ -164,7 +167,7 @@ final class GenerateCommand implements Callable<Integer> {
     private void generateInSwarm(Path modelDir, DType computeType, long[] ids, GenerationOptions options, Runnable loaded,
                                  Generator.TokenSink sink) {
         SessionOptions sessionOptions = SessionOptions.defaults().withPush(!noPush)
-                .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds));
+                .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds)).withWireDtype(wire.get());
         try (SwarmConnection connection = swarm.connect();
              DistributedModel model = DistributedModel.load(modelDir, swarm.name(), computeType, connection.client())) {
             if (tuned != null) {

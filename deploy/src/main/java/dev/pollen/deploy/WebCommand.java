@@ -34,6 +34,9 @@ final class WebCommand implements Callable<Integer> {
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Mixin
+    WireDtypeOption wire;
+
+    @Mixin
     SwarmAddress address;
 
     @Option(names = "--model", paramLabel = "MODEL_DIR",
@@ -80,7 +83,7 @@ final class WebCommand implements Callable<Integer> {
         }
         GatewaySettings settings = new GatewaySettings(host, port, models, maxLength, maxSessionsPerClient, maxSessions, 1 << 20);
         SessionOptions options = SessionOptions.defaults().withPush(!noPush)
-                .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds));
+                .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds)).withWireDtype(wire.get());
         SwarmConnection connection = address.connect(ServerFilter.ALL);
         List<ServedModel> served = new ArrayList<>();
         Gateway gateway;

@@ -9,11 +9,15 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
- * Tensors on the wire: little-endian float32, bfloat16 or float16 bytes with a shape, converted on
- * plain byte buffers (no tensor library here). Float to bfloat16 and float16 round to nearest even,
- * as PyTorch's casts do, so a value sent in a reduced dtype is the value LibTorch would compute.
+ * Tensors on the wire: little-endian float32, bfloat16 or float16 bytes with a shape, or int8 with
+ * a float16 scale per block of {@link #BLOCK} values, converted on plain byte buffers (no tensor
+ * library here). Float to bfloat16 and float16 round to nearest even, as PyTorch's casts do, so a
+ * value sent in a reduced dtype is the value LibTorch would compute.
  */
 public final class TensorCodec {
+    /** Values per float16 scale of {@link WireDType#INT8_BLOCKWISE}, as Petals' blockwise compression. */
+    public static final int BLOCK = 64;
+
     private TensorCodec() {
     }
 
@@ -21,8 +25,15 @@ public final class TensorCodec {
         return switch (dtype) {
             case FLOAT32 -> 4;
             case BFLOAT16, FLOAT16 -> 2;
-            default -> throw new IllegalArgumentException("WireTensor dtype " + dtype + " is not one of FLOAT32, BFLOAT16, FLOAT16");
+            case INT8_BLOCKWISE -> 1;
+            default -> throw new IllegalArgumentException("WireTensor dtype " + dtype
+                    + " is not one of FLOAT32, BFLOAT16, FLOAT16, INT8_BLOCKWISE");
         };
+    }
+
+    /** Bytes of the scales of {@code numel} blockwise int8 values: a float16 per block of {@link #BLOCK}. */
+    public static long scaleBytes(long numel) {
+        return (numel + BLOCK - 1) / BLOCK * 2;
     }
 
     /** Elements of a shape; an {@link IllegalArgumentException} for a negative dimension or an overflow. */
@@ -60,12 +71,20 @@ public final class TensorCodec {
             throw new IllegalArgumentException(name + " of shape " + Arrays.toString(shape) + " in " + tensor.getDtype()
                     + " needs " + expected + " bytes but carries " + tensor.getData().size());
         }
+        long scales = tensor.getDtype() == WireDType.INT8_BLOCKWISE ? scaleBytes(expected) : 0;
+        if (tensor.getScales().size() != scales) {
+            throw new IllegalArgumentException(name + " of shape " + Arrays.toString(shape) + " in " + tensor.getDtype()
+                    + " needs " + scales + " bytes of scales but carries " + tensor.getScales().size());
+        }
     }
 
     /** Encodes float32 values as {@code dtype}. */
     public static WireTensor encode(float[] values, long[] shape, WireDType dtype) {
         if (numel(shape) != values.length) {
             throw new IllegalArgumentException("Shape " + Arrays.toString(shape) + " does not hold " + values.length + " values");
+        }
+        if (dtype == WireDType.INT8_BLOCKWISE) {
+            return encodeBlockwise(values, shape);
         }
         ByteBuffer out = ByteBuffer.allocate(values.length * elementBytes(dtype)).order(ByteOrder.LITTLE_ENDIAN);
         for (float v : values) {
@@ -77,6 +96,32 @@ public final class TensorCodec {
             }
         }
         return of(dtype, shape, out.flip());
+    }
+
+    /**
+     * Each block of {@link #BLOCK} values as int8 with one float16 scale: the block's largest |value|
+     * / 127, rounded to float16 first, so that every value is rounded against the scale the reader
+     * will use; a value then moves by at most half that scale. A block of zeros has scale 0.
+     */
+    private static WireTensor encodeBlockwise(float[] values, long[] shape) {
+        ByteBuffer data = ByteBuffer.allocate(values.length);
+        ByteBuffer scales = ByteBuffer.allocate((int) scaleBytes(values.length)).order(ByteOrder.LITTLE_ENDIAN);
+        for (int first = 0; first < values.length; first += BLOCK) {
+            int last = Math.min(values.length, first + BLOCK);
+            float max = 0;
+            for (int i = first; i < last; i++) {
+                max = Math.max(max, Math.abs(values[i]));
+            }
+            short half = toFloat16(max / 127f);
+            float scale = float16ToFloat(half);
+            scales.putShort(half);
+            for (int i = first; i < last; i++) {
+                float q = scale == 0 ? 0 : Math.round(values[i] / scale);
+                data.put((byte) Math.max(-127, Math.min(127, q)));
+            }
+        }
+        WireTensor.Builder builder = of(WireDType.INT8_BLOCKWISE, shape, data.flip()).toBuilder();
+        return builder.setScales(ByteString.copyFrom(scales.flip())).build();
     }
 
     /** A tensor message from raw little-endian bytes of {@code dtype} (copied). */
@@ -91,6 +136,9 @@ public final class TensorCodec {
     /** The values widened to float32. */
     public static float[] decode(WireTensor tensor) {
         validate(tensor, "tensor");
+        if (tensor.getDtype() == WireDType.INT8_BLOCKWISE) {
+            return decodeBlockwise(tensor);
+        }
         ByteBuffer in = tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
         float[] out = new float[(int) numel(shape(tensor))];
         for (int i = 0; i < out.length; i++) {
@@ -100,6 +148,20 @@ public final class TensorCodec {
                 case FLOAT16 -> float16ToFloat(in.getShort());
                 default -> throw new IllegalArgumentException("Unsupported dtype " + tensor.getDtype());
             };
+        }
+        return out;
+    }
+
+    private static float[] decodeBlockwise(WireTensor tensor) {
+        ByteBuffer data = tensor.getData().asReadOnlyByteBuffer();
+        ByteBuffer scales = tensor.getScales().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        float[] out = new float[data.remaining()];
+        float scale = 0;
+        for (int i = 0; i < out.length; i++) {
+            if (i % BLOCK == 0) {
+                scale = float16ToFloat(scales.getShort());
+            }
+            out[i] = data.get() * scale;
         }
         return out;
     }

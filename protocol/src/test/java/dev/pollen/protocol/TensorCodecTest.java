@@ -88,4 +88,55 @@ class TensorCodecTest {
         WireTensor negative = good.toBuilder().clearShape().addShape(-2).addShape(-3).build();
         assertThrows(IllegalArgumentException.class, () -> TensorCodec.validate(negative, "hidden"));
     }
+
+    @Test
+    @DisplayName("blockwise int8 moves no value by more than half its block's scale, for any length, and keeps zeros")
+    void blockwiseInt8RoundTrips() {
+        SplittableRandom random = new SplittableRandom(4);
+        for (int n : new int[] {1, 63, 64, 65, 1000, 4096}) {
+            float[] values = new float[n];
+            for (int i = 0; i < n; i++) {
+                values[i] = (float) ((random.nextDouble() - 0.5) * Math.pow(10, random.nextInt(-3, 3)));
+            }
+            if (n >= 128) {
+                java.util.Arrays.fill(values, 64, 128, 0f);   // a block of zeros
+            }
+            WireTensor encoded = TensorCodec.encode(values, new long[] {n}, WireDType.INT8_BLOCKWISE);
+            TensorCodec.validate(encoded, "hidden");
+            assertEquals(n, encoded.getData().size(), "one byte per value");
+            assertEquals(2 * ((n + 63) / 64), encoded.getScales().size(), "one float16 per block of 64");
+            float[] decoded = TensorCodec.decode(encoded);
+            for (int first = 0; first < n; first += TensorCodec.BLOCK) {
+                int last = Math.min(n, first + TensorCodec.BLOCK);
+                float max = 0;
+                for (int i = first; i < last; i++) {
+                    max = Math.max(max, Math.abs(values[i]));
+                }
+                // The scale is max / 127 rounded to float16 (a relative error of at most 2^-11), and
+                // rounding to the nearest multiple of it moves a value by at most half of it.
+                double scale = max / 127.0 * (1 + 1.0 / 2048);
+                for (int i = first; i < last; i++) {
+                    assertTrue(Math.abs(decoded[i] - values[i]) <= scale / 2 * (1 + 1e-6),
+                            n + " values: value " + i + " moved from " + values[i] + " to " + decoded[i]);
+                }
+            }
+            if (n >= 128) {
+                for (int i = 64; i < 128; i++) {
+                    assertEquals(0f, decoded[i], "a block of zeros stays zeros");
+                }
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("a blockwise int8 tensor with too few scales, or scales on a float tensor, is refused")
+    void blockwiseInt8Validates() {
+        WireTensor good = TensorCodec.encode(new float[130], new long[] {2, 65}, WireDType.INT8_BLOCKWISE);
+        WireTensor fewScales = good.toBuilder().setScales(good.getScales().substring(2)).build();
+        var e = assertThrows(IllegalArgumentException.class, () -> TensorCodec.validate(fewScales, "hidden"));
+        assertEquals("hidden of shape [2, 65] in INT8_BLOCKWISE needs 6 bytes of scales but carries 4", e.getMessage());
+        WireTensor floats = TensorCodec.encode(new float[2], new long[] {2}, WireDType.FLOAT32).toBuilder()
+                .setScales(good.getScales()).build();
+        assertThrows(IllegalArgumentException.class, () -> TensorCodec.validate(floats, "hidden"));
+    }
 }

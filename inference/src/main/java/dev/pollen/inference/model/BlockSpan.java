@@ -96,6 +96,7 @@ public final class BlockSpan implements AutoCloseable {
         }
         // Loading (quantizing most of all) frees as much as it keeps; hand it back to the system now
         // rather than leave it with the allocator, where it would count as the server's for good.
+        Linear.releaseThreadScratch();
         Pointer.trimMemory();
         return new BlockSpan(architecture, start, end, type, quantization, List.copyOf(blocks), true);
     }

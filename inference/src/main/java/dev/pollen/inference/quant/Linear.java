@@ -26,6 +26,14 @@ public interface Linear extends AutoCloseable {
     }
 
     /**
+     * Frees the scratch memory this thread dequantized weights into (checking 4-bit layouts while
+     * loading uses it too); a later many-row product grows it again.
+     */
+    static void releaseThreadScratch() {
+        Scratch.releaseMine();
+    }
+
+    /**
      * @param x (..., in) in the span's dtype
      * @return (..., out), in the caller's pointer scope
      */

@@ -29,6 +29,17 @@ final class Scratch {
         return MINE.get();
     }
 
+    /** Frees this thread's buffers; the next product that needs them grows them again. */
+    static void releaseMine() {
+        Scratch scratch = MINE.get();
+        for (int i = 0; i < scratch.buffers.length; i++) {
+            if (scratch.buffers[i] != null) {
+                scratch.buffers[i].close();
+                scratch.buffers[i] = null;
+            }
+        }
+    }
+
     /**
      * A tensor of {@code shape} and {@code type} over buffer {@code slot}, whose values are whatever
      * was there: the caller overwrites every element. Valid until the next {@code take} of the slot.

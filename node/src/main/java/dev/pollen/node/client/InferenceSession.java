@@ -132,7 +132,7 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
 
     @Override
     public Tensor step(Tensor hidden, int position) {
-        WireTensor input = TensorBridge.toMessage(hidden.to(TensorBridge.scalarType(options.wireDtype())));
+        WireTensor input = TensorBridge.toMessage(hidden, options.wireDtype());
         return TensorBridge.toTorch(step(input, position)).to(hidden.scalar_type().intern());
     }
 

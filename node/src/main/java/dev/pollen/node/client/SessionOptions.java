@@ -31,7 +31,10 @@ public record SessionOptions(boolean push, WireDType wireDtype, Duration stepTim
         return new SessionOptions(push, wireDtype, stepTimeout, allocationTimeout, retry.withTotalDeadline(deadline));
     }
 
-    /** Hidden states on the wire in {@code dtype}: BFLOAT16 halves the bytes of FLOAT32, at bf16 precision. */
+    /**
+     * Hidden states on the wire in {@code dtype}: BFLOAT16 halves the bytes of FLOAT32, at bf16
+     * precision; INT8_BLOCKWISE quarters them, an fp16 scale per 64 values, and servers answer in it.
+     */
     public SessionOptions withWireDtype(WireDType dtype) {
         return new SessionOptions(push, dtype, stepTimeout, allocationTimeout, retry);
     }

@@ -45,7 +45,7 @@ public final class TunedStepper implements BlockStepper, AutoCloseable {
                 session.deepPrompts(range -> {
                     Tensor deep = params.deep().detach().narrow(0, range.start(), range.length());
                     Tensor expanded = deep.unsqueeze(1).expand(deep.size(0), batch, deep.size(1), deep.size(2)).contiguous();
-                    return TensorBridge.toMessage(expanded.to(TensorBridge.scalarType(wire)));
+                    return TensorBridge.toMessage(expanded, wire);
                 });
                 yield new TunedStepper(params, List.of(session));
             }

@@ -11,6 +11,7 @@ import dev.pollen.protocol.grpc.ForwardRequest;
 import dev.pollen.protocol.grpc.ForwardResponse;
 import dev.pollen.protocol.grpc.InferenceStep;
 import dev.pollen.protocol.grpc.StepResult;
+import dev.pollen.protocol.grpc.WireDType;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import org.bytedeco.javacpp.PointerScope;
@@ -302,9 +303,15 @@ final class StepPipeline {
         }
     }
 
+    /**
+     * The step's output in the span's dtype, or, for a step that came in compressed (blockwise
+     * int8), compressed the same way: the client chose to trade precision for bytes, both ways.
+     */
     private static StepResult result(PendingStep p, Tensor output) {
+        WireDType wire = p.step().getHidden().getDtype() == WireDType.INT8_BLOCKWISE ? WireDType.INT8_BLOCKWISE
+                : TensorBridge.dtype(output);
         return StepResult.newBuilder().setStepId(p.step().getStepId()).setPosition(p.session().cache.length())
-                .setHidden(TensorBridge.toMessage(output)).build();
+                .setHidden(TensorBridge.toMessage(output, wire)).build();
     }
 
     private void failAll(Throwable e) {

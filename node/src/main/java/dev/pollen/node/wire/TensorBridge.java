@@ -22,9 +22,10 @@ public final class TensorBridge {
     private TensorBridge() {
     }
 
+    /** The dtype a message of {@code dtype} becomes as a tensor: blockwise int8 is decoded to float32. */
     public static ScalarType scalarType(WireDType dtype) {
         return switch (dtype) {
-            case FLOAT32 -> ScalarType.Float;
+            case FLOAT32, INT8_BLOCKWISE -> ScalarType.Float;
             case BFLOAT16 -> ScalarType.BFloat16;
             case FLOAT16 -> ScalarType.Half;
             default -> throw new IllegalArgumentException("Tensor dtype " + dtype + " is not FLOAT32, BFLOAT16 or FLOAT16"
@@ -56,6 +57,9 @@ public final class TensorBridge {
     /** A new tensor (in the caller's pointer scope) holding the message's values; validate the message first. */
     public static Tensor toTorch(WireTensor message) {
         long[] shape = TensorCodec.shape(message);
+        if (message.getDtype() == WireDType.INT8_BLOCKWISE) {
+            return Torch.floats(TensorCodec.decode(message), shape);
+        }
         Tensor t = torch.empty(shape, Torch.options(scalarType(message.getDtype())), new MemoryFormatOptional());
         long bytes = message.getData().size();
         if (bytes > 0) {
@@ -63,6 +67,18 @@ public final class TensorBridge {
             message.getData().copyTo(target);
         }
         return t;
+    }
+
+    /**
+     * The tensor's values as {@code dtype}: converted to it, or for {@link WireDType#INT8_BLOCKWISE}
+     * quantized block by block (TensorCodec's plain-Java encoder: hidden states are a few
+     * thousand values a token, and the encoder is the format's definition).
+     */
+    public static WireTensor toMessage(Tensor t, WireDType dtype) {
+        if (dtype == WireDType.INT8_BLOCKWISE) {
+            return TensorCodec.encode(Torch.toFloats(t), Torch.shape(t), dtype);
+        }
+        return toMessage(t.to(scalarType(dtype)));
     }
 
     /** The tensor's values in its own dtype. */
