@@ -76,15 +76,16 @@ public final class LocalBenchmark {
     }
 
     /**
-     * Bytes a decode step of this model reads: its blocks' matrices as stored (quantized ones with
-     * their scales and zeros), the rest of the blocks and the LM head in the compute dtype (one
+     * Bytes a decode step of this model reads: its blocks' matrices and its LM head as stored
+     * (quantized ones with their scales and zeros), the rest of the blocks in the compute dtype (one
      * embedding row is negligible).
      */
     public static long weightBytesPerToken(LocalModel model) {
         ModelConfig config = model.config();
         int elementBytes = (int) torch.elementSize(model.blocks().dtype());
+        long head = (long) config.vocabSize() * config.hiddenSize() * elementBytes;
         return weightBytesPerToken(config, elementBytes) - matrixParameters(config) * elementBytes
-                + model.blocks().matrixBytes();
+                + model.blocks().matrixBytes() - head + model.head().lmHeadBytes();
     }
 
     /** Weights in the blocks' matrices (what quantization stores differently), all blocks. */

@@ -36,8 +36,8 @@ public final class LocalModel implements AutoCloseable {
     }
 
     /**
-     * As {@link #load(Path, DType, IntConsumer)}, with the blocks' matrices stored as
-     * {@code quantization} says; the head (embeddings, norm, LM head) stays in {@code dtype}.
+     * As {@link #load(Path, DType, IntConsumer)}, with the blocks' matrices and the LM head stored as
+     * {@code quantization} says; the embeddings and norms stay in {@code dtype}.
      */
     public static LocalModel load(Path dir, DType dtype, Quantization quantization, IntConsumer progress) {
         try (Checkpoint checkpoint = Checkpoint.open(dir)) {
@@ -48,6 +48,7 @@ public final class LocalModel implements AutoCloseable {
                 head = architecture.loadHead(checkpoint, Torch.scalarType(dtype));
             }
             try {
+                head.quantizeLmHead(quantization);
                 return new LocalModel(head, BlockSpan.load(checkpoint, 0, config.numLayers(), dtype, quantization, progress));
             } catch (RuntimeException e) {
                 head.close();

@@ -5,6 +5,7 @@ import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.config.ModelFamily;
+import dev.pollen.inference.generate.LocalModel;
 import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.quant.ReferenceQuantizer;
@@ -80,6 +81,34 @@ class QuantizedOracleTest {
         }
         double diff = NaiveMath.maxAbsDifference(NaiveMath.toFloats(expected), actual);
         assertTrue(diff < TOLERANCE, family + " " + quantization + ": span output differs from the oracle by " + diff);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("headQuantizations")
+    @DisplayName("a whole Llama loaded with a quantization gives the oracle's logits, its LM head quantized too")
+    void logitsMatchDequantizedOracle(Quantization quantization) {
+        Path dir = TestModels.tiny("llama");
+        ModelConfig config = ModelConfig.read(dir);
+        long[] ids = new SplittableRandom(3).longs(12, 0, config.vocabSize()).toArray();
+        NaiveLlama naive = quantized(NaiveLlama.load(dir), quantization);
+        // The embeddings stay as they are (a lookup reads one row); the LM head, tied or not, is quantized.
+        NaiveLlama withHead = new NaiveLlama(config, naive.embeddings(), naive.layers(), naive.finalNorm(),
+                ReferenceQuantizer.apply(quantization, naive.lmHead(), config.vocabSize(), config.hiddenSize()));
+        float[][] expected = withHead.logits(ids);
+        float[][] actual;
+        try (LocalModel model = LocalModel.load(dir, DType.F32, quantization, i -> { });
+             PointerScope scope = new PointerScope()) {
+            Tensor logits = model.head().logits(model.blocks().forward(model.head().embed(Torch.longs(ids, 1, ids.length))));
+            actual = NaiveMath.rows(Torch.toFloats(logits), config.vocabSize());
+        }
+        double diff = NaiveMath.maxAbsDifference(expected, actual);
+        double largest = NaiveMath.maxAbs(expected);
+        assertTrue(diff < NaiveOracleTest.LOGITS_RELATIVE_TOLERANCE * largest, quantization + ": logits differ from the "
+                + "oracle by " + diff + " where the largest |logit| is " + largest);
+    }
+
+    static Stream<Quantization> headQuantizations() {
+        return Stream.of(Quantization.INT8, Quantization.int4(32));
     }
 
     private static NaiveLlama quantized(NaiveLlama m, Quantization q) {

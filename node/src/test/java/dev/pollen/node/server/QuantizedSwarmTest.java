@@ -1,11 +1,13 @@
 package dev.pollen.node.server;
 
+import dev.pollen.inference.checkpoint.Checkpoint;
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.generate.Generator;
 import dev.pollen.inference.generate.LocalModel;
 import dev.pollen.inference.make.ModelMaker;
 import dev.pollen.inference.make.ModelSpec;
+import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.inference.model.KvCache;
 import dev.pollen.inference.quant.Quantization;
 import dev.pollen.inference.tensor.Torch;
@@ -88,11 +90,13 @@ class QuantizedSwarmTest {
             vertx.deployVerticle(server).await(2, TimeUnit.MINUTES);
             servers.add(server);
         }
+        // The client's head stays dense in a swarm: the oracle is that head with the quantized blocks.
         long[] expected;
-        try (LocalModel local = LocalModel.load(model, DType.F32, quantization, i -> { });
-             KvCache cache = local.blocks().newCache(1, 64)) {
-            expected = local.generator(cache).generate(new long[][] {prompt}, 0, GenerationOptions.greedy(TOKENS),
-                    (s, t) -> true)[0];
+        try (LocalModel dense = LocalModel.load(model, DType.F32); Checkpoint checkpoint = Checkpoint.open(model);
+             BlockSpan blocks = BlockSpan.load(checkpoint, 0, 4, DType.F32, quantization, i -> { });
+             KvCache cache = blocks.newCache(1, 64)) {
+            expected = new Generator(dense.head(), (hidden, position) -> blocks.step(hidden, cache, position))
+                    .generate(new long[][] {prompt}, 0, GenerationOptions.greedy(TOKENS), (s, t) -> true)[0];
         }
         Swarm swarm = new Swarm(name, directory, servers, expected);
         SWARMS.put(quantization, swarm);
