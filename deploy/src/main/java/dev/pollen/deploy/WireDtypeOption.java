@@ -14,6 +14,11 @@ public final class WireDtypeOption {
 
     /** @throws IllegalArgumentException for an unknown name, in one sentence */
     public WireDType get() {
+        return parse(wireDtype);
+    }
+
+    /** fp32, bf16, fp16 or int8 as a wire dtype. @throws IllegalArgumentException for another name, in one sentence */
+    public static WireDType parse(String wireDtype) {
         return switch (wireDtype.trim().toLowerCase(Locale.ROOT)) {
             case "fp32", "float32" -> WireDType.FLOAT32;
             case "bf16", "bfloat16" -> WireDType.BFLOAT16;

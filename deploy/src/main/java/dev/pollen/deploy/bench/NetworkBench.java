@@ -1,5 +1,7 @@
 package dev.pollen.deploy.bench;
 
+import dev.pollen.deploy.WireDtypeOption;
+
 import dev.pollen.inference.checkpoint.DType;
 import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.LocalModel;
@@ -54,7 +56,7 @@ public final class NetworkBench implements Callable<Integer> {
     @Option(names = "--models-dir", description = "Where made checkpoints are kept (default: ~/.cache/pollen/models).")
     Path modelsDir;
 
-    @Option(names = "--dtype", defaultValue = "bf16", description = "Compute dtype, also on the wire (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--dtype", defaultValue = "bf16", description = "Compute dtype, also on the wire unless --wire-dtype says otherwise (default: ${DEFAULT-VALUE}).")
     String dtype;
 
     @Option(names = "--servers", defaultValue = "3", description = "Server processes the blocks are split over (default: ${DEFAULT-VALUE}).")
@@ -90,6 +92,10 @@ public final class NetworkBench implements Callable<Integer> {
 
     @Option(names = "--forward-length", defaultValue = "32", description = "Tokens per sequence of a parallel forward (default: ${DEFAULT-VALUE}).")
     int forwardLength;
+
+    @Option(names = "--wire-dtype", paramLabel = "fp32|bf16|fp16|int8",
+            description = "Hidden states on the wire (default: the compute dtype, --dtype).")
+    String wireDtype;
 
     @Option(names = "--rows", split = ",", defaultValue = "loopback,1gbit-2ms,100mbit-2ms,100mbit-100ms",
             description = {"Network rows: loopback or <bandwidth>-<rtt> such as 100mbit-100ms or 1gbit-2ms",
@@ -157,7 +163,8 @@ public final class NetworkBench implements Callable<Integer> {
         List<NetworkSetup> linked = plan.stream().filter(s -> !s.direct()).toList();
         Map<NetworkSetup, NetworkReport.Row> results = new IdentityHashMap<>();
         NetworkMeasurements.Failover failed = null;
-        SessionOptions options = SessionOptions.defaults().withWireDtype(TensorBridge.dtype(computeType))
+        SessionOptions options = SessionOptions.defaults().withWireDtype(wireDtype == null ? TensorBridge.dtype(computeType)
+                        : WireDtypeOption.parse(wireDtype))
                 .withStepTimeout(Duration.ofMinutes(5)).withTotalDeadline(Duration.ofMinutes(10));
         for (boolean behindLinks : new boolean[] {false, true}) {
             List<NetworkSetup> rowsHere = behindLinks ? linked : direct;
