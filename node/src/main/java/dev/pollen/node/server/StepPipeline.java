@@ -112,7 +112,10 @@ final class StepPipeline {
             Tensor hidden = TensorBridge.toTorch(request.getHidden());
             Tensor prompts = request.hasDeepPrompts() ? TensorBridge.toTorch(request.getDeepPrompts()) : null;
             Tensor out = slice.forward(hidden, prompts).to(hidden.scalar_type());
-            return ForwardResponse.newBuilder().setHidden(TensorBridge.toMessage(out)).build();
+            // Blockwise int8 in, blockwise int8 out, as inference steps are answered.
+            WireDType wire = request.getHidden().getDtype() == WireDType.INT8_BLOCKWISE ? WireDType.INT8_BLOCKWISE
+                    : TensorBridge.dtype(out);
+            return ForwardResponse.newBuilder().setHidden(TensorBridge.toMessage(out, wire)).build();
         });
     }
 
