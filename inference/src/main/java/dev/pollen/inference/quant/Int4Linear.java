@@ -71,33 +71,11 @@ final class Int4Linear extends PackedLinear {
     }
 
     /**
-     * The (out, in) uint8 values back from the CPU kernel's layout: rows in blocks of 64 stored as
-     * (in, 32) bytes, row r of the block in the low nibble and row r + 32 in the high one; the
-     * remaining rows as one block of (in, rest / 2) bytes holding rows 2i and 2i + 1.
+     * The (out, in) uint8 values back from the CPU kernel's layout, into {@code scratch}'s buffers:
+     * rows in blocks of 64 stored as (in, 32) bytes, row r of the block in the low nibble and row
+     * r + 32 in the high one; the remaining rows as one block of (in, rest / 2) bytes holding rows
+     * 2i and 2i + 1.
      */
-    static Tensor unpack(Tensor packed) {
-        long out = packed.size(0);
-        long in = packed.size(1) * 2;
-        Tensor bytes = packed.view(-1);
-        Scalar low = new Scalar(15);
-        Scalar high = new Scalar(4);
-        long full = out / PACK_ROWS;
-        long rest = out % PACK_ROWS;
-        TensorVector parts = new TensorVector();
-        if (full > 0) {
-            Tensor blocks = bytes.narrow(0, 0, full * PACK_ROWS * in / 2).view(full, in, PACK_ROWS / 2);
-            Tensor both = torch.cat(new TensorVector(blocks.bitwise_and(low), blocks.bitwise_right_shift(high)), 2);
-            parts.push_back(both.permute(0, 2, 1).reshape(full * PACK_ROWS, in));
-        }
-        if (rest > 0) {
-            Tensor tail = bytes.narrow(0, full * PACK_ROWS * in / 2, rest * in / 2).view(in, rest / 2);
-            Tensor pairs = torch.stack(new TensorVector(tail.bitwise_and(low), tail.bitwise_right_shift(high)), 2);
-            parts.push_back(pairs.reshape(in, rest).t());
-        }
-        return parts.size() == 1 ? parts.get(0).contiguous() : torch.cat(parts, 0);
-    }
-
-    /** As {@link #unpack}, into {@code scratch}'s buffers, with no new memory the size of the weight. */
     private Tensor unpackInto(Scratch scratch) {
         Tensor values = scratch.take(Scratch.VALUES, ScalarType.Byte, out, paddedIn);
         Tensor bytes = packed.view(-1);
@@ -150,17 +128,10 @@ final class Int4Linear extends PackedLinear {
         return AtenOps.int4Mm(input, packed, group, like(scalesAndZeros, x));
     }
 
-    /**
-     * One pass over the weight after unpacking it: q * scale + (zero - 8 * scale), the kernel's
-     * formula regrouped so that the uint8 values never go negative.
-     */
+    /** A tensor of its own (autograd may keep it), made by the same path as a prefill's. */
     @Override
     public Tensor dequantized(ScalarType dtype) {
-        Tensor sz = scalesAndZeros.to(dtype).permute(1, 0, 2);   // (out, groups, 2)
-        Tensor scale = sz.select(2, 0).unsqueeze(2);
-        Tensor offset = sz.select(2, 1).unsqueeze(2).sub(scale.mul(new Scalar(8.0)));
-        Tensor w = torch.addcmul(offset, unpack(packed).view(out, paddedIn / group, group), scale).reshape(out, paddedIn);
-        return paddedIn == in ? w : w.narrow(1, 0, in);
+        return dequantizeInto(Scratch.mine(), dtype).clone();
     }
 
     @Override

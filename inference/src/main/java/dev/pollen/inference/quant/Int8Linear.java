@@ -60,9 +60,10 @@ final class Int8Linear extends PackedLinear {
         return w.mul_(scales.to(dtype).unsqueeze(1));
     }
 
+    /** A tensor of its own (autograd may keep it), made by the same path as a prefill's. */
     @Override
     public Tensor dequantized(ScalarType dtype) {
-        return values.mul(scales.to(dtype).unsqueeze(1));   // one pass: int8 times the scales promotes to their dtype
+        return dequantizeInto(Scratch.mine(), dtype).clone();
     }
 
     @Override
