@@ -28,7 +28,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 @Command(name = "finetune", mixinStandardHelpOptions = true,
         description = {"Train prompts or an adapter of your own through the swarm, leaving its weights unchanged.",
-                "AdamW trains them and they are saved as safetensors for `pollen generate --tuned`. --local DIR trains",
+                "AdamW trains them and they are saved as safetensors for `pollen generate --tuned`. --local DIR trains " +
                 "with the blocks in this process instead, for comparison.",
                 "Data: JSON Lines of {\"text\": ...} or {\"prompt\": ..., \"completion\": ...}."})
 final class FinetuneCommand implements Callable<Integer> {

@@ -29,7 +29,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {"Generate text from a prompt and stream it to the terminal.",
-                "With --local the whole model runs in this process; with --join the blocks run in the swarm and",
+                "With --local the whole model runs in this process; with --join the blocks run in the swarm and " +
                 "only the embeddings and LM head of --model run here."})
 final class GenerateCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec

@@ -16,9 +16,9 @@ import java.util.stream.Stream;
 
 @Command(name = "make-model", mixinStandardHelpOptions = true,
         description = {"Write a Hugging Face checkpoint with seeded random weights.",
-                "It holds config.json, model.safetensors, tokenizer.json and tokenizer_config.json, so tests and",
+                "It holds config.json, model.safetensors, tokenizer.json and tokenizer_config.json, so tests and " +
                 "benchmarks need no download.",
-                "Sizes: tiny (hidden 64, 4 blocks), small (hidden 256, 8 blocks),",
+                "Sizes: tiny (hidden 64, 4 blocks), small (hidden 256, 8 blocks), " +
                 "tinyllama-1.1b (hidden 2048, 22 blocks, 32 heads, 4 KV heads, vocab 32000)."})
 final class MakeModelCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
@@ -46,7 +46,7 @@ final class MakeModelCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--rope-scaling", defaultValue = "none",
-            description = {"Llama family: none, linear:FACTOR or llama3:FACTOR[:ORIGINAL_CONTEXT]",
+            description = {"Llama family: none, linear:FACTOR or llama3:FACTOR[:ORIGINAL_CONTEXT] " +
                     "(Llama 3.1's band: low 1, high 4, original context 8192 unless given) (default: ${DEFAULT-VALUE})."})
     String ropeScaling;
 

@@ -17,7 +17,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "simulate", mixinStandardHelpOptions = true,
         description = {"Run the scheduler's block selection, rebalancing and routing on a simulated swarm.",
-                "The simulation is event-driven (seconds of wall time) and prints throughput against its upper bound,",
+                "The simulation is event-driven (seconds of wall time) and prints throughput against its upper bound, " +
                 "route latency and uncovered blocks. Without options: the six standard scenarios of docs/simulation.md."})
 final class SimulateCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec

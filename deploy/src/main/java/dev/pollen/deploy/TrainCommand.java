@@ -21,8 +21,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = {"Train a small Llama-architecture model from scratch on a text file, in this process.",
-                "First a byte-level BPE tokenizer is learned from the text, then every weight with AdamW. It writes a",
-                "Hugging Face checkpoint (config.json, model.safetensors, tokenizer.json, tokenizer_config.json) and",
+                "First a byte-level BPE tokenizer is learned from the text, then every weight with AdamW. It writes a " +
+                "Hugging Face checkpoint (config.json, model.safetensors, tokenizer.json, tokenizer_config.json) and " +
                 "reports the held-out loss and perplexity.",
                 "deploy/train-default-model.sh makes Pollen's default model with it."})
 final class TrainCommand implements Callable<Integer> {

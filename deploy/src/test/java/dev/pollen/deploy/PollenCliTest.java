@@ -149,6 +149,29 @@ class PollenCliTest {
         });
     }
 
+    /**
+     * picocli starts a new line at each element of a description array and wraps each one to the
+     * terminal: an element that stops mid-sentence leaves a ragged half line in --help. Every element,
+     * of a command's description and of each option's, must end a sentence (or introduce a list).
+     */
+    @ParameterizedTest(name = "pollen {0} --help")
+    @MethodSource("commands")
+    @DisplayName("every description line of a command and its options ends a sentence, so --help wraps cleanly")
+    void descriptionLinesAreSentences(String command) {
+        var spec = at(command).getCommandSpec();
+        List<String[]> descriptions = new ArrayList<>();
+        descriptions.add(spec.usageMessage().description());
+        spec.options().forEach(o -> descriptions.add(o.description()));
+        spec.positionalParameters().forEach(p -> descriptions.add(p.description()));
+        for (String[] lines : descriptions) {
+            for (String line : lines) {
+                // A trailing %n (picocli's own help command has one) is a line break picocli writes itself.
+                assertTrue(line.strip().replaceAll("(%n)+$", "").matches("(?s).*[.!?:][)\"'`]?"), "`pollen " + command
+                        + " --help` breaks a line mid-sentence after: '" + line + "'");
+            }
+        }
+    }
+
     /** The "Commands:" section of a usage text: each command name with its text, continuation lines joined. */
     private static Map<String, String> commandList(String usage) {
         Map<String, String> listed = new LinkedHashMap<>();

@@ -50,9 +50,9 @@ public final class BenchCommand implements Runnable {
 
     @Command(name = "local", mixinStandardHelpOptions = true,
             description = {"Measure the whole model's decode and prefill speed in this process.",
-                    "Decode steps/s are shown next to the memory-bandwidth bound, prefill in tokens/s. Without --model",
-                    "it makes (once) a random-weight checkpoint of --size. With several --quant values the model is",
-                    "loaded once per value and they are measured round by round, side by side, with their ratios to",
+                    "Decode steps/s are shown next to the memory-bandwidth bound, prefill in tokens/s. Without --model " +
+                    "it makes (once) a random-weight checkpoint of --size. With several --quant values the model is " +
+                    "loaded once per value and they are measured round by round, side by side, with their ratios to " +
                     "the first, and the resident memory of a server holding --memory-blocks blocks."})
     static final class Local implements Callable<Integer> {
         @picocli.CommandLine.Spec

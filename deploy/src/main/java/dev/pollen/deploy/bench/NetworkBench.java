@@ -35,10 +35,10 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "network", mixinStandardHelpOptions = true,
         description = {"Measure Petals' table on emulated networks.",
-                "Sequential inference steps/s at two sequence lengths (server-to-server push and client relay), parallel",
-                "forward tokens/s, time to first token and failover recovery through K server processes behind user-space",
-                "link emulators (reached directly for the loopback row), beside the same model in one process and two",
-                "network bounds: summed (back-to-back compute plus link legs) and paced (the same blocks in one process,",
+                "Sequential inference steps/s at two sequence lengths (server-to-server push and client relay), parallel " +
+                "forward tokens/s, time to first token and failover recovery through K server processes behind user-space " +
+                "link emulators (reached directly for the loopback row), beside the same model in one process and two " +
+                "network bounds: summed (back-to-back compute plus link legs) and paced (the same blocks in one process, " +
                 "pausing one link leg at each crossing of a step)."})
 public final class NetworkBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
@@ -74,7 +74,7 @@ public final class NetworkBench implements Callable<Integer> {
     int steps;
 
     @Option(names = "--rounds", defaultValue = "3",
-            description = {"Rounds of the inference-steps columns: each round measures the one-process model, push and relay",
+            description = {"Rounds of the inference-steps columns: each round measures the one-process model, push and relay " +
                     "in turn, and each figure is the median of its rounds (default: ${DEFAULT-VALUE})."})
     int rounds;
 
@@ -98,7 +98,7 @@ public final class NetworkBench implements Callable<Integer> {
     String wireDtype;
 
     @Option(names = "--rows", split = ",", defaultValue = "loopback,1gbit-2ms,100mbit-2ms,100mbit-100ms",
-            description = {"Network rows: loopback or <bandwidth>-<rtt> such as 100mbit-100ms or 1gbit-2ms",
+            description = {"Network rows: loopback or <bandwidth>-<rtt> such as 100mbit-100ms or 1gbit-2ms " +
                     "(default: ${DEFAULT-VALUE})."})
     List<String> rows;
 

@@ -19,7 +19,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "throughput", mixinStandardHelpOptions = true,
         description = {"Measure on demand what `pollen serve --throughput auto` measures at start.",
-                "Single-token steps and long forward passes through a span, per block, and the throughput a server",
+                "Single-token steps and long forward passes through a span, per block, and the throughput a server " +
                 "would announce. Give the figure to `pollen serve --throughput N` to skip the measurement at start."})
 public final class ThroughputBench implements Callable<Integer> {
     @picocli.CommandLine.Spec
