@@ -30,7 +30,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"Run a whole swarm and its web gateway on this machine.",
-                "N `pollen serve` processes split the model (by default the one the jar carries), and the web gateway",
+                "N `pollen serve` processes split the model (by default the one the jar carries), and the web gateway " +
                 "runs in this process. It prints the chat URL once every block is served; Ctrl-C stops everything."})
 final class DemoCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
@@ -102,7 +102,7 @@ final class DemoCommand implements Callable<Integer> {
             }
             connection = SwarmConnection.open(swarm, List.of(member), ServerFilter.ALL);
             ServedModel served = ServedModel.load(dir, connection.client(), DType.F32, 0, SessionOptions.defaults());
-            gateway = new Gateway(new GatewaySettings(host, port, List.of(dir), 0, 8, 256, 1 << 20), List.of(served));
+            gateway = new Gateway(GatewaySettings.local(port, List.of(dir)).withHost(host), List.of(served));
             WebGateway web = new WebGateway(gateway, connection.client().directory());
             connection.vertx().deployVerticle(web).await(1, TimeUnit.MINUTES);
             out.printf("pollen: the demo swarm serves %s on %d servers; chat at http://%s:%d/ (swarm page /swarm.html)."

@@ -84,6 +84,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-sessions", defaultValue = "64", description = "Most open sessions (default: ${DEFAULT-VALUE}).")
     int maxSessions;
 
+    @Option(names = "--max-queued-sessions", defaultValue = "256",
+            description = "Sessions that may wait for room when the server is full, each up to its client's allocation "
+                    + "timeout (at most --step-timeout-s), in arrival order; one more is refused at once with a retry hint "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int maxQueuedSessions;
+
     @Option(names = "--max-message-mb", defaultValue = "64", description = "Largest gRPC message in MiB (default: ${DEFAULT-VALUE}).")
     int maxMessageMb;
 
@@ -103,8 +109,8 @@ final class ServeCommand implements Callable<Integer> {
     String throughput;
 
     @Option(names = "--balance-quality", defaultValue = "0.75",
-            description = {"With --num-blocks: move to other blocks when the move alone raises the swarm's weakest block by",
-                    "over 1 %%, or when everyone re-choosing would raise it more than this ratio allows",
+            description = {"With --num-blocks: move to other blocks when the move alone raises the swarm's weakest block by " +
+                    "over 1 %%, or when everyone re-choosing would raise it more than this ratio allows " +
                     "(current / after < quality); 0 never moves (default: ${DEFAULT-VALUE})."})
     double balanceQuality;
 
@@ -147,7 +153,8 @@ final class ServeCommand implements Callable<Integer> {
                         balanceQuality),
                 new ServerSettings.Network(host, port, publicPort, publicName, maxMessageMb << 20,
                         Duration.ofSeconds(announceSeconds), measureNetwork),
-                new ServerSettings.Limits(cacheTokens, maxLength, maxBatch, maxSessions, Duration.ofSeconds(sessionIdleSeconds)),
+                new ServerSettings.Limits(cacheTokens, maxLength, maxBatch, maxSessions, Duration.ofSeconds(sessionIdleSeconds),
+                        maxQueuedSessions),
                 new ServerSettings.Compute(dtype.equals("auto") ? config.torchDtype() : DType.parse(dtype), quant.get(), computeThreads,
                         Duration.ofSeconds(stepTimeoutSeconds), throughput.equals("auto") ? -1 : Double.parseDouble(throughput),
                         Duration.ofMillis(warmUpMillis)));

@@ -4,6 +4,7 @@ import com.hazelcast.core.HazelcastInstance;
 import dev.pollen.node.cluster.SwarmCluster;
 import dev.pollen.protocol.ModelInfo;
 import dev.pollen.protocol.ServerInfo;
+import dev.pollen.protocol.SessionLoad;
 import dev.pollen.scheduler.directory.HazelcastDirectory;
 import dev.pollen.scheduler.selection.BlockSelection;
 import picocli.CommandLine.Command;
@@ -50,12 +51,13 @@ final class SwarmCommand implements Callable<Integer> {
                 }
                 out.printf("model %s: %d blocks, %d covered [%s], weakest block %.2f req/s, fingerprint %s%n", model.name(),
                         model.numBlocks(), covered, coverage, BlockSelection.minimum(throughputs), model.fingerprint());
-                out.printf("  %-38s %-10s %-9s %-15s %12s %14s  %s%n", "server", "blocks", "state", "weights", "throughput",
-                        "cache left", "address");
+                out.printf("  %-38s %-10s %-9s %-15s %12s %14s %-16s  %s%n", "server", "blocks", "state", "weights", "throughput",
+                        "cache left", "sessions", "address");
                 for (ServerInfo s : mine.stream().sorted(Comparator.comparingInt((ServerInfo s) -> s.blocks().start())).toList()) {
-                    out.printf("  %-38s %-10s %-9s %-15s %12.2f %14d  %s%s%n", s.serverId(), s.blocks(), s.state(),
+                    out.printf("  %-38s %-10s %-9s %-15s %12.2f %14d %-16s  %s%s%n", s.serverId(), s.blocks(), s.state(),
                             s.dtype() + (s.quant().equals("none") ? "" : " " + s.quant()), s.throughput(),
-                            s.cacheTokensLeft(), s.address(), s.publicName().isEmpty() ? "" : " (" + s.publicName() + ")");
+                            s.cacheTokensLeft(), sessions(s.load()), s.address(),
+                            s.publicName().isEmpty() ? "" : " (" + s.publicName() + ")");
                 }
                 long kinds = mine.stream().map(s -> s.dtype() + " " + s.quant()).distinct().count();
                 if (kinds > 1) {
@@ -68,5 +70,14 @@ final class SwarmCommand implements Callable<Integer> {
             client.shutdown();
         }
         return 0;
+    }
+
+    /** Open sessions of the most, and those waiting: "3/64", "64/64 +5 queued". */
+    static String sessions(SessionLoad load) {
+        if (load.equals(SessionLoad.UNKNOWN)) {
+            return "-";
+        }
+        String held = load.open() + "/" + (load.open() + load.left());
+        return load.queued() > 0 ? held + " +" + load.queued() + " queued" : held;
     }
 }

@@ -26,7 +26,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "web", mixinStandardHelpOptions = true,
         description = {"Run the web gateway: chat and swarm pages, Petals' chat API and an OpenAI-compatible API.",
-                "Petals' API is WebSocket /api/v2/generate and POST /api/v1/generate; OpenAI's is /v1/models,",
+                "Petals' API is WebSocket /api/v2/generate and POST /api/v1/generate; OpenAI's is /v1/models, " +
                 "/v1/completions and /v1/chat/completions; besides, /api/v1/state, /health and /metrics.",
                 "It is a client of the swarm: it holds no blocks."})
 final class WebCommand implements Callable<Integer> {
@@ -40,12 +40,12 @@ final class WebCommand implements Callable<Integer> {
     SwarmAddress address;
 
     @Option(names = "--model", paramLabel = "MODEL_DIR",
-            description = {"A checkpoint to serve (repeatable): its embeddings, LM head and tokenizer run here; the name",
+            description = {"A checkpoint to serve (repeatable): its embeddings, LM head and tokenizer run here; the name " +
                     "is the one the swarm serves those weights under (default: the model the jar carries)."})
     List<Path> models;
 
     @Option(names = "--tuned", paramLabel = "NAME=FILE",
-            description = {"Also serve the first --model with prompts or an adapter trained by `pollen finetune`, as",
+            description = {"Also serve the first --model with prompts or an adapter trained by `pollen finetune`, as " +
                     "model MODEL:NAME (repeatable)."})
     Map<String, Path> tuned = new LinkedHashMap<>();
 
@@ -58,11 +58,30 @@ final class WebCommand implements Callable<Integer> {
     @Option(names = "--max-length", defaultValue = "0", description = "Longest session in tokens, prompt included; 0 for the model's limit (default: ${DEFAULT-VALUE}).")
     int maxLength;
 
-    @Option(names = "--max-sessions-per-client", defaultValue = "8", description = "Sessions one client address may hold open (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-sessions-per-client", defaultValue = "8",
+            description = "Sessions one client address may hold open; its further requests wait their turn in the "
+                    + "admission queue (default: ${DEFAULT-VALUE}).")
     int maxSessionsPerClient;
 
-    @Option(names = "--max-sessions", defaultValue = "256", description = "Sessions the gateway holds open in all (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-sessions", defaultValue = "256",
+            description = "Sessions the gateway holds open in all; further requests wait in the admission queue, "
+                    + "where the clients waiting take turns (default: ${DEFAULT-VALUE}).")
     int maxSessions;
+
+    @Option(names = "--max-queued", defaultValue = "1024",
+            description = "Requests that may wait in the admission queue in all; one more is answered 503 with "
+                    + "Retry-After (default: ${DEFAULT-VALUE}).")
+    int maxQueued;
+
+    @Option(names = "--max-queued-per-client", defaultValue = "256",
+            description = "Requests one client address may have waiting; one more is answered 429 with Retry-After "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int maxQueuedPerClient;
+
+    @Option(names = "--queue-timeout-s", defaultValue = "120",
+            description = "The longest a request waits in the admission queue before it is answered 503 with "
+                    + "Retry-After (default: ${DEFAULT-VALUE}).")
+    int queueTimeoutSeconds;
 
     @Option(names = "--dtype", defaultValue = "auto", description = "Compute dtype of the embeddings and LM head: auto (the checkpoint's), f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
     String dtype;
@@ -81,7 +100,8 @@ final class WebCommand implements Callable<Integer> {
         if (models == null || models.isEmpty()) {
             models = List.of(DefaultModel.directory());
         }
-        GatewaySettings settings = new GatewaySettings(host, port, models, maxLength, maxSessionsPerClient, maxSessions, 1 << 20);
+        GatewaySettings settings = new GatewaySettings(host, port, models, maxLength, maxSessionsPerClient, maxSessions, 1 << 20,
+                maxQueued, maxQueuedPerClient, Duration.ofSeconds(queueTimeoutSeconds));
         SessionOptions options = SessionOptions.defaults().withPush(!noPush)
                 .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds)).withWireDtype(wire.get());
         SwarmConnection connection = address.connect(ServerFilter.ALL);

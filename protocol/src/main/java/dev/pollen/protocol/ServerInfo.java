@@ -30,11 +30,13 @@ import java.util.Objects;
  * @param version           Pollen version
  * @param publicName        an operator's name for it, shown on the swarm page ("" if none)
  * @param nextRttSeconds    measured round-trip times to servers of its next blocks, by server id
+ * @param load              its inference sessions: open, room left, waiting
  */
 public record ServerInfo(String serverId, String model, String modelFingerprint, BlockRange blocks, ServerState state,
                          String host, int port, double throughput, double inferenceRps, double forwardRps,
                          long cacheTokensLeft, String dtype, String quant, List<String> adapters, String version,
-                         String publicName, Map<String, Double> nextRttSeconds) implements Serializable {
+                         String publicName, Map<String, Double> nextRttSeconds, SessionLoad load)
+        implements Serializable {
     public ServerInfo {
         Objects.requireNonNull(serverId, "serverId");
         Objects.requireNonNull(model, "model");
@@ -58,6 +60,16 @@ public record ServerInfo(String serverId, String model, String modelFingerprint,
         version = Objects.requireNonNullElse(version, "");
         publicName = Objects.requireNonNullElse(publicName, "");
         nextRttSeconds = Map.copyOf(Objects.requireNonNullElse(nextRttSeconds, Map.of()));
+        load = Objects.requireNonNullElse(load, SessionLoad.UNKNOWN);
+    }
+
+    /** A record that says nothing about its session load. */
+    public ServerInfo(String serverId, String model, String modelFingerprint, BlockRange blocks, ServerState state,
+                      String host, int port, double throughput, double inferenceRps, double forwardRps,
+                      long cacheTokensLeft, String dtype, String quant, List<String> adapters, String version,
+                      String publicName, Map<String, Double> nextRttSeconds) {
+        this(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps, forwardRps,
+                cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, SessionLoad.UNKNOWN);
     }
 
     /** A record for simulations and tests: only what the algorithms read. */
@@ -72,21 +84,21 @@ public record ServerInfo(String serverId, String model, String modelFingerprint,
 
     public ServerInfo withState(ServerState newState) {
         return new ServerInfo(serverId, model, modelFingerprint, blocks, newState, host, port, throughput, inferenceRps,
-                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds);
+                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, load);
     }
 
     public ServerInfo withBlocks(BlockRange newBlocks) {
         return new ServerInfo(serverId, model, modelFingerprint, newBlocks, state, host, port, throughput, inferenceRps,
-                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds);
+                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, load);
     }
 
     public ServerInfo withCacheTokensLeft(long tokens) {
         return new ServerInfo(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps,
-                forwardRps, tokens, dtype, quant, adapters, version, publicName, nextRttSeconds);
+                forwardRps, tokens, dtype, quant, adapters, version, publicName, nextRttSeconds, load);
     }
 
     public ServerInfo withNextRtts(Map<String, Double> rtts) {
         return new ServerInfo(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps,
-                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, rtts);
+                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, rtts, load);
     }
 }

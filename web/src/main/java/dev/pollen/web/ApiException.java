@@ -8,6 +8,7 @@ public final class ApiException extends RuntimeException {
     private final int status;
     private final String type;
     private final String code;
+    private long retryAfterSeconds;
 
     public ApiException(int status, String type, String code, String message) {
         super(message);
@@ -31,9 +32,25 @@ public final class ApiException extends RuntimeException {
         return new ApiException(404, "invalid_request_error", "model_not_found", message);
     }
 
-    /** 429: this client holds too many sessions. */
+    /** 429: this client holds or waits for too many sessions. */
     public static ApiException tooMany(String message) {
         return new ApiException(429, "rate_limit_exceeded", "too_many_sessions", message);
+    }
+
+    /** 503: the gateway's queue is full, or a request waited in it too long. */
+    public static ApiException busy(String message) {
+        return new ApiException(503, "service_unavailable", "gateway_busy", message);
+    }
+
+    /** This failure with a hint, in seconds, of when to try again (the Retry-After header). */
+    public ApiException retryAfter(long seconds) {
+        this.retryAfterSeconds = seconds;
+        return this;
+    }
+
+    /** Seconds to wait before trying again, or 0 for no hint. */
+    public long retryAfterSeconds() {
+        return retryAfterSeconds;
     }
 
     /** 503: the swarm cannot serve the model now (blocks uncovered, servers unreachable). */

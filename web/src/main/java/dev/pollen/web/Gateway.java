@@ -8,11 +8,12 @@ import java.util.concurrent.Executors;
 import java.util.logging.Logger;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.function.BooleanSupplier;
 
 /**
- * What the gateway's APIs share: the served models, the open sessions and their per-client
- * limits, the metrics, and the threads generation runs on (it blocks on the swarm, so never on an
- * event loop).
+ * What the gateway's APIs share: the served models, the admission queue in front of their
+ * sessions (fair across clients), the metrics, and the threads generation runs on (it blocks on
+ * the swarm, so never on an event loop).
  */
 public final class Gateway implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Gateway.class.getName());
@@ -25,11 +26,14 @@ public final class Gateway implements AutoCloseable {
         thread.setDaemon(true);
         return thread;
     });
-    private final Map<String, Integer> sessionsByClient = new HashMap<>();
-    private int sessions;
+    private final Admission admission;
 
     public Gateway(GatewaySettings settings, List<ServedModel> served) {
         this.settings = settings;
+        this.admission = new Admission(settings.maxSessions(), settings.maxSessionsPerClient(), settings.maxQueued(),
+                settings.maxQueuedPerClient(), settings.queueTimeout().toMillis());
+        admission.onAdmitted(nanos -> metrics.queueWait(Duration.ofNanos(nanos)));
+        metrics.queue(admission);
         for (ServedModel model : served) {
             models.put(model.name(), model);
         }
@@ -70,22 +74,18 @@ public final class Gateway implements AutoCloseable {
         return models().stream().map(ServedModel::name).toList();
     }
 
-    /** Opens a session for {@code client}, within the limits. Close it with {@link #close(TextSession, String)}. */
-    public TextSession open(ServedModel model, int length, String client) {
-        synchronized (this) {
-            int held = sessionsByClient.getOrDefault(client, 0);
-            if (held >= settings.maxSessionsPerClient()) {
-                throw ApiException.tooMany("This client already holds " + held + " open sessions, the most allowed; close one"
-                        + " first.");
-            }
-            if (sessions >= settings.maxSessions()) {
-                throw ApiException.tooMany("The gateway holds " + sessions + " open sessions, its limit; try again shortly.");
-            }
-            sessionsByClient.merge(client, 1, Integer::sum);
-            sessions++;
-        }
+    /**
+     * Opens a session for {@code client} once the admission queue lets it in: at once when a slot is
+     * free, else in its turn among the clients waiting. Throws a 429 or 503 {@link ApiException} at
+     * once when the request may not wait, and when it waited too long or {@code gone} turned true.
+     * Blocks the calling thread (a generation thread). Close the session with {@link #close(TextSession)}.
+     */
+    public TextSession open(ServedModel model, int length, String client, BooleanSupplier gone) {
+        Admission.Ticket ticket = admission.enter(client);
         try {
+            ticket.await(gone);
             TextSession session = model.open(length);
+            session.admitted(ticket);
             session.onStep(nanos -> {
                 metrics.step(model.name(), Duration.ofNanos(nanos));
                 metrics.tokens(model.name(), 1);
@@ -93,13 +93,13 @@ public final class Gateway implements AutoCloseable {
             metrics.sessionOpened();
             return session;
         } catch (RuntimeException e) {
-            release(client);
+            ticket.release();
             throw e;
         }
     }
 
-    /** Closes a session (its servers free their caches) and counts it out of its client's limit. */
-    public void close(TextSession session, String client) {
+    /** Closes a session (its servers free their caches) and gives its slot to the next request waiting. */
+    public void close(TextSession session) {
         try {
             metrics.failovers(session.model().name(), session.takeFailovers());
             session.close();
@@ -107,18 +107,17 @@ public final class Gateway implements AutoCloseable {
             LOG.fine("Closing a session failed: " + e.getMessage());
         } finally {
             metrics.sessionClosed();
-            release(client);
         }
     }
 
-    private synchronized void release(String client) {
-        sessionsByClient.computeIfPresent(client, (k, v) -> v > 1 ? v - 1 : null);
-        sessions--;
+    public Admission admission() {
+        return admission;
     }
 
     @Override
     public void close() {
         generation.shutdownNow();
+        admission.close();
         for (ServedModel model : models.values()) {
             model.close();
         }

@@ -11,8 +11,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * What the gateway counts, exposed at {@code /metrics} in Prometheus' text format: tokens
- * generated, the latency of each generated token (a histogram), open sessions, failovers (a
- * server lost mid-generation and replaced), and requests by API and outcome.
+ * generated, the latency of each generated token (a histogram), open sessions, the admission
+ * queue (running, waiting, time waited), failovers (a server lost mid-generation and replaced),
+ * and requests by API and outcome.
  */
 public final class GatewayMetrics {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -21,6 +22,21 @@ public final class GatewayMetrics {
     public GatewayMetrics() {
         Gauge.builder("pollen.sessions.open", openSessions, AtomicInteger::get)
                 .description("Inference sessions the gateway holds open in the swarm").register(registry);
+    }
+
+    /** Gauges of the admission queue: requests running and waiting. */
+    public void queue(Admission admission) {
+        Gauge.builder("pollen.admission.active", admission, Admission::active)
+                .description("Requests holding one of the gateway's session slots").register(registry);
+        Gauge.builder("pollen.admission.queued", admission, Admission::queued)
+                .description("Requests waiting in the gateway's admission queue").register(registry);
+    }
+
+    /** A request waited {@code wait} in the admission queue (zero when a slot was free). */
+    public void queueWait(Duration wait) {
+        Timer.builder("pollen.admission.wait").description("Time a request waited for a session slot")
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofSeconds(300)).register(registry).record(wait);
     }
 
     public void tokens(String model, int count) {

@@ -82,18 +82,20 @@ final class OpenAiApi {
 
         CompletableFuture.supplyAsync(() -> {
             TextSession session = gateway.open(completion.model(), completion.promptTokens() + completion.request().maxNewTokens(),
-                    client);
+                    client, gone::get);
             try {
                 if (stream != null) {
                     stream.begin();
                 }
-                return session.generate(completion.request(), gone::get, chunk -> {
-                    if (stream != null && !chunk.text().isEmpty()) {
-                        stream.text(chunk.text());
-                    }
-                });
+                // A client that stops reading pauses its own generation, and is given up after the idle limit.
+                return session.generate(completion.request(), () -> gone.get() || stream != null && !stream.outbox.awaitRoom(),
+                        chunk -> {
+                            if (stream != null && !chunk.text().isEmpty()) {
+                                stream.text(chunk.text());
+                            }
+                        });
             } finally {
-                gateway.close(session, client);
+                gateway.close(session);
             }
         }, gateway.generation()).whenComplete((reply, failure) -> context.runOnContext(v -> {
             Throwable cause = failure == null ? null : failure.getCause() != null ? failure.getCause() : failure;
@@ -271,6 +273,9 @@ final class OpenAiApi {
         } else {
             error.putNull("code");
         }
+        if (e.retryAfterSeconds() > 0 && !ctx.response().headWritten()) {
+            ctx.response().putHeader("Retry-After", Long.toString(e.retryAfterSeconds()));
+        }
         json(ctx, e.status(), new JsonObject().put("error", error));
     }
 
@@ -289,6 +294,8 @@ final class OpenAiApi {
         private final String model;
         private final boolean chat;
         private volatile boolean begun;
+
+        final Outbox outbox = new Outbox();
 
         Stream(HttpServerResponse response, Context context, String id, long created, String model, boolean chat) {
             this.response = response;
@@ -319,10 +326,22 @@ final class OpenAiApi {
         }
 
         void text(String text) {
-            context.runOnContext(v -> event(chunk(chat ? new JsonObject().put("content", text) : null, text)));
+            String data = "data: " + chunk(chat ? new JsonObject().put("content", text) : null, text).encode() + "\n\n";
+            outbox.queued(data.length());
+            context.runOnContext(v -> {
+                if (!response.closed() && !response.ended()) {
+                    response.write(data).onComplete(ar -> outbox.flushed(data.length()));
+                } else {
+                    outbox.flushed(data.length());
+                }
+            });
         }
 
         void end(TextSession.Reply reply, Throwable failure, boolean includeUsage) {
+            if (outbox.abandoned()) {
+                response.reset();   // the client stopped reading: drop its connection and what it left unread
+                return;
+            }
             if (failure != null) {
                 ApiException e = failure instanceof ApiException api ? api : ApiException.unavailable(PetalsApi.message(failure));
                 event(new JsonObject().put("error", new JsonObject().put("message", e.getMessage()).put("type", e.type())

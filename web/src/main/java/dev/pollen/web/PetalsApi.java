@@ -79,18 +79,21 @@ final class PetalsApi {
         CompletableFuture.supplyAsync(() -> {
             ServedModel model = gateway.model(params.requiredString("model"));
             String inputs = params.requiredString("inputs");
-            TextSession session = gateway.open(model, model.maxLength(), client);
+            TextSession session = gateway.open(model, model.maxLength(), client, gone::get);
             try {
                 GenerateRequest request = GenerateRequest.of(params, session, inputs, true);
                 return session.generate(request.request(), gone::get, chunk -> { }).text();
             } finally {
-                gateway.close(session, client);
+                gateway.close(session);
             }
         }, gateway.generation()).whenComplete((text, error) -> context.runOnContext(v -> {
             if (error == null) {
                 respond(ctx, 200, new JsonObject().put("ok", true).put("outputs", text), "ok");
             } else {
                 Throwable cause = error.getCause() != null ? error.getCause() : error;
+                if (cause instanceof ApiException api && api.retryAfterSeconds() > 0 && !ctx.response().headWritten()) {
+                    ctx.response().putHeader("Retry-After", Long.toString(api.retryAfterSeconds()));
+                }
                 respond(ctx, status(cause), failure(message(cause)), "error");
             }
         }));
@@ -173,6 +176,7 @@ final class PetalsApi {
         private final String client;
         private final Context context;
         private final AtomicBoolean stopRequested = new AtomicBoolean();
+        private final Outbox outbox = new Outbox();
         private volatile boolean closed;
         private CompletableFuture<Void> tail = CompletableFuture.completedFuture(null);
         private TextSession session;   // touched only by queued tasks, which run one at a time
@@ -237,10 +241,10 @@ final class PetalsApi {
             ServedModel model = gateway.model(params.requiredString("model"));
             int length = params.integer("max_length", model.maxLength(), 1, model.maxLength());
             if (session != null) {
-                gateway.close(session, client);
+                gateway.close(session);
                 session = null;
             }
-            session = gateway.open(model, length, client);
+            session = gateway.open(model, length, client, () -> closed);
             gateway.metrics().request("petals-ws", "ok");
             send(new JsonObject().put("ok", true));
         }
@@ -254,7 +258,8 @@ final class PetalsApi {
             GenerateRequest request = GenerateRequest.of(params, session, inputs, false);
             stopRequested.set(false);
             try {
-                session.generate(request.request(), () -> stopRequested.get() || closed, chunk -> send(new JsonObject()
+                // A client that stops reading pauses its own generation, and is dropped after the idle limit.
+                session.generate(request.request(), () -> stopRequested.get() || closed || !awaitReader(), chunk -> send(new JsonObject()
                         .put("ok", true).put("outputs", chunk.text()).put("stop", chunk.last())
                         .put("token_count", chunk.tokens())));
             } finally {
@@ -268,7 +273,7 @@ final class PetalsApi {
             stopRequested.set(true);
             enqueue(() -> {
                 if (session != null) {
-                    gateway.close(session, client);
+                    gateway.close(session);
                     session = null;
                 }
             });
@@ -276,12 +281,26 @@ final class PetalsApi {
 
         private void send(JsonObject message) {
             if (!closed) {
+                String text = message.encode();
+                outbox.queued(text.length());
                 context.runOnContext(v -> {
                     if (!ws.isClosed()) {
-                        ws.writeTextMessage(message.encode());
+                        ws.writeTextMessage(text).onComplete(ar -> outbox.flushed(text.length()));
+                    } else {
+                        outbox.flushed(text.length());
                     }
                 });
             }
+        }
+
+        /** Waits while the client leaves too much unread; false, and the socket closed, once it stalled too long. */
+        private boolean awaitReader() {
+            if (outbox.awaitRoom()) {
+                return true;
+            }
+            closed = true;
+            context.runOnContext(v -> ws.close((short) 1008, "The client stopped reading"));
+            return false;
         }
     }
 }

@@ -54,6 +54,8 @@ final class SwarmState {
                         .put("end", server.blocks().end()).put("state", server.state().name())
                         .put("throughput", round(server.throughput())).put("inference_rps", round(server.inferenceRps()))
                         .put("cache_tokens_left", server.cacheTokensLeft()).put("dtype", server.dtype()).put("quant", server.quant())
+                        .put("sessions_open", server.load().open()).put("sessions_left", server.load().left())
+                        .put("sessions_queued", server.load().queued())
                         .put("version", server.version()).put("rtts_ms", rtts));
             }
             JsonArray coverage = new JsonArray();

@@ -57,6 +57,7 @@ public final class TextSession implements AutoCloseable {
     private int failoversSeen;
     private boolean closed;
     private LongConsumer stepListener = nanos -> { };
+    private Admission.Ticket ticket;
 
     TextSession(ServedModel model, DistributedModel.Session session, int maxLength) {
         this.model = model;
@@ -70,6 +71,11 @@ public final class TextSession implements AutoCloseable {
 
     public int maxLength() {
         return maxLength;
+    }
+
+    /** The gateway's slot this session holds: closing the session gives it back. */
+    synchronized void admitted(Admission.Ticket slot) {
+        this.ticket = slot;
     }
 
     /** Hears the time each generated token took, in nanoseconds (the first one includes the prompt). */
@@ -135,7 +141,13 @@ public final class TextSession implements AutoCloseable {
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            session.close();
+            try {
+                session.close();
+            } finally {
+                if (ticket != null) {
+                    ticket.release();
+                }
+            }
         }
     }
 

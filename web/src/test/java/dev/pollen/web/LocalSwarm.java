@@ -55,7 +55,8 @@ final class LocalSwarm implements AutoCloseable {
         tuned = model.resolve("steer.safetensors");
         dev.pollen.node.finetune.TunedParameters.create(dev.pollen.node.finetune.TuningMode.PTUNE,
                 dev.pollen.inference.config.ModelConfig.read(model), 3, 0, 1, 17).save(tuned);
-        gateway = new Gateway(new GatewaySettings("127.0.0.1", 0, List.of(model), 0, MAX_SESSIONS_PER_CLIENT, 64, 64 << 10),
+        gateway = new Gateway(new GatewaySettings("127.0.0.1", 0, List.of(model), 0, MAX_SESSIONS_PER_CLIENT, 64, 64 << 10, 64, 0,
+                Duration.ofSeconds(60)),
                 List.of(served, served.tuned("steer", tuned)));
         web = new WebGateway(gateway, directory);
         vertx.deployVerticle(web).await(1, TimeUnit.MINUTES);

@@ -292,7 +292,7 @@ class WebGatewayTest {
     }
 
     @Test
-    @DisplayName("a client over its session limit is refused, on the WebSocket and on the OpenAI API")
+    @DisplayName("with no room to queue, a client over its session limit is refused, on the WebSocket and on the OpenAI API")
     void sessionLimitPerClient() throws Exception {
         List<Ws> sockets = new ArrayList<>();
         try {
@@ -306,7 +306,7 @@ class WebGatewayTest {
                 extra.send(new JsonObject().put("type", "open_inference_session").put("model", "tiny"));
                 JsonObject refused = extra.next();
                 assertEquals(false, refused.getBoolean("ok"));
-                assertTrue(refused.getString("traceback").contains("open sessions"), refused.encode());
+                assertTrue(refused.getString("traceback").contains("requests waiting for a session"), refused.encode());
             }
             assertError(post("/v1/completions", new JsonObject().put("model", "tiny").put("prompt", "x").put("max_tokens", 2)),
                     429, "too_many_sessions");

@@ -5,6 +5,7 @@ import dev.pollen.deploy.process.ChildProcess;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
 
@@ -18,9 +19,17 @@ public final class GatewayProcess extends ChildProcess {
 
     /** Starts a gateway on a free port in front of the swarm whose directory {@code member} is. */
     public static GatewayProcess start(Path logDir, Path model, String swarm, String member) throws IOException {
-        List<String> command = ChildProcess.pollenCommand(TestServers.JVM_FLAGS, List.of("web", "--join", member, "--swarm",
-                swarm, "--model", model.toString(), "--port", "0"));
-        return new GatewayProcess(ChildProcess.start("The gateway", new ProcessBuilder(command), logDir.resolve("web.log"),
+        return start(logDir, "web", model, swarm, member, List.of());
+    }
+
+    /** As {@link #start(Path, Path, String, String)}, its log {@code name.log}, with more `web` options. */
+    public static GatewayProcess start(Path logDir, String name, Path model, String swarm, String member, List<String> extra)
+            throws IOException {
+        List<String> args = new ArrayList<>(List.of("web", "--join", member, "--swarm", swarm, "--model", model.toString(),
+                "--port", "0"));
+        args.addAll(extra);
+        List<String> command = ChildProcess.pollenCommand(TestServers.JVM_FLAGS, args);
+        return new GatewayProcess(ChildProcess.start("The gateway", new ProcessBuilder(command), logDir.resolve(name + ".log"),
                 LISTENING, Duration.ofMinutes(2)));
     }
 

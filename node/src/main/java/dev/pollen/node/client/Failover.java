@@ -24,6 +24,10 @@ import java.util.logging.Logger;
  *       refusal, or no other server to ask, means the request itself is wrong, and the operation
  *       ends with an {@link IllegalArgumentException} saying so;</li>
  *   <li>a push that failed between two servers bans neither: the caller relays that link;</li>
+ *   <li>a server that had no room for the request (busy: its sessions, cache or compute queue
+ *       full) is neither banned nor counted as a failed try: routes leave it out while other
+ *       servers have room, and when every server of some blocks is busy the operation waits, backing
+ *       off, and queues at them again, until the deadline;</li>
  *   <li>blocks that no server covers now are waited for, up to the deadline.</li>
  * </ul>
  * One instance serves one operation; it is not thread-safe.
@@ -39,6 +43,9 @@ final class Failover {
     private int failovers;
     private HopFailedException refusal;
     private final Set<String> refusedBy = new HashSet<>();
+    /** Servers that had no room for this operation since it last waited. */
+    private final Set<String> busy = new HashSet<>();
+    private int busyWaits;
     private RuntimeException last;
 
     /** @param operation what is tried, for messages: "The step at position 12" */
@@ -67,6 +74,10 @@ final class Failover {
      * calls for, backs off, and returns so the caller tries again.
      */
     void failed(HopFailedException e) {
+        if (e.busy()) {
+            busy(e);
+            return;
+        }
         if (e.refused()) {
             if (refusal != null && !refusal.server().serverId().equals(e.server().serverId())) {
                 throw new IllegalArgumentException("Two servers refused the request as invalid: " + refusal.getMessage()
@@ -83,22 +94,42 @@ final class Failover {
         next(e);
     }
 
-    /** Takes one try that found no server for some blocks: waits for one to come, within the bounds. */
+    /**
+     * Takes one try that found no server for some blocks: when servers left out as busy hold them,
+     * waits and asks those again; otherwise waits for a server to come, within the bounds.
+     */
     void missing(MissingBlocksException e) {
         if (refusal != null) {
             throw new IllegalArgumentException(refusal.getMessage() + " (and no other server can serve blocks "
                     + e.missing() + " to check)", refusal);
         }
+        if (!busy.isEmpty()) {
+            busy.clear();
+            busyWaits++;
+            pause(policy.backoff(busyWaits + 1).toNanos(), e);
+            return;
+        }
         next(e);
     }
 
-    /** The servers this operation may route through: {@code base} less those that refused it. */
+    /** A server with no room: route around it for now; no ban, no try spent, only the deadline bounds it. */
+    private void busy(HopFailedException e) {
+        busy.add(e.server().serverId());
+        LOG.info(e.getMessage() + "; routing around it while other servers have room");
+        if (System.nanoTime() > deadlineNanos) {
+            throw new SwarmUnavailableException(operation + " found no server with room within its "
+                    + policy.totalDeadline().toSeconds() + " s; the last answer: " + e.getMessage(), e);
+        }
+    }
+
+    /** The servers this operation may route through: {@code base} less those that refused it or had no room. */
     ServerFilter filter(ServerFilter base) {
-        if (refusedBy.isEmpty()) {
+        if (refusedBy.isEmpty() && busy.isEmpty()) {
             return base;
         }
         Set<String> deny = new HashSet<>(base.deny());
         deny.addAll(refusedBy);
+        deny.addAll(busy);
         return new ServerFilter(base.allow(), deny);
     }
 
@@ -118,8 +149,21 @@ final class Failover {
             throw new SwarmUnavailableException(operation + " failed " + (attempts - 1) + " times or ran out of its "
                     + policy.totalDeadline().toSeconds() + " s; the last failure: " + last.getMessage(), last);
         }
+        sleep(backoff);
+    }
+
+    /** Waits {@code nanos} before asking busy servers again, within the deadline. */
+    private void pause(long nanos, RuntimeException failure) {
+        if (System.nanoTime() + nanos > deadlineNanos) {
+            throw new SwarmUnavailableException(operation + " found every server of some blocks busy until its "
+                    + policy.totalDeadline().toSeconds() + " s ran out; the last failure: " + failure.getMessage(), failure);
+        }
+        sleep(nanos);
+    }
+
+    private void sleep(long nanos) {
         try {
-            Thread.sleep(backoff / 1_000_000);
+            Thread.sleep(nanos / 1_000_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new SwarmUnavailableException(operation + " was interrupted while backing off", e);

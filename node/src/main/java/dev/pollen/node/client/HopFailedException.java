@@ -40,4 +40,12 @@ public class HopFailedException extends RuntimeException {
     public boolean refused() {
         return status == GrpcStatus.INVALID_ARGUMENT;
     }
+
+    /**
+     * The server had no room (sessions, cache, its compute queue) within the time it was given:
+     * busy, not broken. {@link Failover} routes around it and waits rather than banning it.
+     */
+    public boolean busy() {
+        return status == GrpcStatus.RESOURCE_EXHAUSTED;
+    }
 }

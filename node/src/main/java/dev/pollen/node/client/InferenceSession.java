@@ -265,8 +265,10 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
             for (Hop hop : route.hops()) {
                 HopState state = new HopState(new RemoteHop(hop.server(), hop.blocks(), this::pushFailed));
                 opened.add(state);
+                // A full server queues the open for up to the allocation timeout before it answers.
                 await(swarm.onLoop(() -> state.remote.open(swarm.grpc(), maxLength, batch,
-                        options.allocationTimeout().toMillis())), state, 0);
+                        options.allocationTimeout().toMillis())), state, 0,
+                        options.allocationTimeout().plus(options.stepTimeout()).toMillis());
             }
             WireTensor replay = history == null ? null : history.all();
             if (replay != null) {
@@ -305,15 +307,18 @@ public final class InferenceSession implements BlockStepper, AutoCloseable {
 
     /** Waits for a hop's answer within the step timeout; any failure becomes the hop's {@link HopFailedException}. */
     private <T> T await(CompletableFuture<T> future, HopState hop, long stepId) {
+        return await(future, hop, stepId, options.stepTimeout().toMillis());
+    }
+
+    private <T> T await(CompletableFuture<T> future, HopState hop, long stepId, long timeoutMillis) {
         try {
-            return future.get(options.stepTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            return future.get(timeoutMillis, TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
             swarm.onLoop(() -> {
                 hops.forEach(h -> h.remote.abandon(stepId));
                 return Future.succeededFuture();
             });
-            throw failedOn(new HopFailedException(hop.remote.server(), "no answer within "
-                    + options.stepTimeout().toMillis() + " ms"));
+            throw failedOn(new HopFailedException(hop.remote.server(), "no answer within " + timeoutMillis + " ms"));
         } catch (ExecutionException e) {
             throw failedOn(e.getCause() instanceof HopFailedException f ? f
                     : new HopFailedException(hop.remote.server(), String.valueOf(e.getCause())));

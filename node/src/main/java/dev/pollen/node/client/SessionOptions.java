@@ -10,13 +10,14 @@ import java.time.Duration;
  * @param push              servers send their outputs straight to the next server (fewer round trips)
  * @param wireDtype         dtype of hidden states on the wire
  * @param stepTimeout       the longest wait for one hop's result before the hop counts as failed
- * @param allocationTimeout how long a server may wait for cache room when a session opens
+ * @param allocationTimeout how long a full server may keep a session's open in its queue, waiting for
+ *                          room (a session slot and cache), before it answers busy
  * @param retry             tries of one step, failovers included, and how long they may take
  */
 public record SessionOptions(boolean push, WireDType wireDtype, Duration stepTimeout, Duration allocationTimeout,
                              RetryPolicy retry) {
     public static SessionOptions defaults() {
-        return new SessionOptions(true, WireDType.FLOAT32, Duration.ofSeconds(30), Duration.ofSeconds(5), RetryPolicy.defaults());
+        return new SessionOptions(true, WireDType.FLOAT32, Duration.ofSeconds(30), Duration.ofSeconds(30), RetryPolicy.defaults());
     }
 
     public SessionOptions withPush(boolean enabled) {

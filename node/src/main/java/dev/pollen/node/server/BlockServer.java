@@ -45,6 +45,8 @@ public final class BlockServer extends VerticleBase {
     private static final Logger LOG = Logger.getLogger(BlockServer.class.getName());
     /** How long a stopping server waits for its open sessions to end before closing them. */
     public static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(10);
+    /** How soon a server that turned full, or has room again, says so in its record. */
+    static final Duration LOAD_REFRESH = Duration.ofMillis(250);
     public static final String VERSION = "0.1.0";
     /** The network rate is measured on the first ping round and every this many rounds after it. */
     static final int NETWORK_PROBE_ROUNDS = 30;
@@ -60,7 +62,8 @@ public final class BlockServer extends VerticleBase {
     private String fingerprint;
     private BlockRange chosen;          // the span announced while it loads
     private HostedSpan span;
-    private CacheBudget budget;
+    private SessionRoom room;
+    private boolean loadRefreshPending;   // event loop only
     private InferenceSessions sessions;
     private StepPipeline pipeline;
     private PushClient push;
@@ -141,7 +144,10 @@ public final class BlockServer extends VerticleBase {
                 })
                 .compose(blocks -> {
                     chosen = blocks;
-                    budget = new CacheBudget(vertx, settings.limits().cacheTokens());
+                    room = new SessionRoom(vertx, settings.limits().cacheTokens(), settings.limits().maxSessions(),
+                            settings.limits().maxQueued());
+                    // Clients route around full servers: say so now, not an announce period later.
+                    room.onFullChanged(() -> context.runOnContext(v -> refreshLoadSoon()));
                     announcer = new Announcer(vertx, context, directory, this::record, settings.network().announcePeriod(),
                             settings.network().recordTimeToLive());
                     LOG.info("Loading blocks " + blocks + " of " + settings.model().name() + " (" + config.numLayers()
@@ -207,7 +213,7 @@ public final class BlockServer extends VerticleBase {
 
     private Future<Void> listen() {
         StepChecks checks = new StepChecks(settings.limits());
-        sessions = new InferenceSessions(context, span, compute, budget, checks, settings);
+        sessions = new InferenceSessions(context, span, compute, room, checks, settings);
         pipeline = new StepPipeline(context, compute, span, checks, settings.compute());
         pushGrpc = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(settings.network().maxMessageBytes()),
                 Http2Windows.client());
@@ -241,6 +247,25 @@ public final class BlockServer extends VerticleBase {
                 .onComplete(v -> pinging = false);
     }
 
+    /** Refreshes the record shortly (event loop): changes within {@link #LOAD_REFRESH} are announced together. */
+    private void refreshLoadSoon() {
+        if (loadRefreshPending) {
+            return;
+        }
+        loadRefreshPending = true;
+        vertx.setTimer(LOAD_REFRESH.toMillis(), id -> {
+            loadRefreshPending = false;
+            if (announcer.state() == ServerState.ONLINE) {
+                announcer.refresh().onFailure(e -> LOG.fine("Refreshing the record failed: " + e.getMessage()));
+            }
+        });
+    }
+
+    /** This server's directory record as the next announce would write it (for tests). */
+    ServerInfo record() {
+        return record(announcer.state());
+    }
+
     /**
      * This server's directory record in {@code state}. While JOINING it names the blocks it is
      * loading, with the throughput it was given (none when it is still to be measured): block
@@ -254,9 +279,9 @@ public final class BlockServer extends VerticleBase {
         ServerSettings.Network network = settings.network();
         int port = network.publicPort() > 0 ? network.publicPort() : http == null ? 0 : port();
         return new ServerInfo(serverId, settings.model().name(), fingerprint, blocks, state, network.host(), port,
-                rates.effective(blocks.length()), rates.inferenceRps(), rates.forwardRps(), budget.left(),
+                rates.effective(blocks.length()), rates.inferenceRps(), rates.forwardRps(), room.left(),
                 settings.compute().dtype().torchName(), settings.compute().quantization().label(), List.of(), VERSION, network.publicName(),
-                pinger == null ? Map.of() : pinger.estimates());
+                pinger == null ? Map.of() : pinger.estimates(), room.load());
     }
 
     private InfoResponse info() {
@@ -265,7 +290,8 @@ public final class BlockServer extends VerticleBase {
         return InfoResponse.newBuilder().setServerId(serverId).setModel(settings.model().name())
                 .setModelFingerprint(fingerprint).setStart(blocks().start()).setEnd(blocks().end())
                 .setNumBlocks(config.numLayers()).setHiddenSize(config.hiddenSize())
-                .setComputeDtype(TensorBridge.dtype(settings.compute().dtype())).setCacheTokensLeft(budget.left())
+                .setComputeDtype(TensorBridge.dtype(settings.compute().dtype())).setCacheTokensLeft(room.left())
+                .setOpenSessions(room.open()).setSessionsLeft(room.sessionsLeft()).setQueuedSessions(room.queued())
                 .setMaxLength(settings.limits().maxLength()).setMaxBatch(settings.limits().maxBatch())
                 .setMaxMessageBytes(settings.network().maxMessageBytes()).setVersion(VERSION)
                 .setState(announcer.state().name()).setInferenceRps(rates.inferenceRps())

@@ -19,6 +19,7 @@ import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -85,9 +86,13 @@ public final class BlockServiceHandler {
         ServerSession[] session = new ServerSession[1];
         boolean[] opening = new boolean[1];
         boolean[] ended = new boolean[1];
+        AtomicReference<Runnable> leaveQueue = new AtomicReference<>();
+        // The client is gone or done: close its session, or give back its place in the queue for room.
         Runnable finish = () -> {
             if (session[0] != null) {
                 sessions.close(session[0]);
+            } else if (leaveQueue.get() != null) {
+                leaveQueue.get().run();
             }
         };
         request.invalidMessageHandler(e -> {
@@ -99,6 +104,8 @@ public final class BlockServiceHandler {
             if (e instanceof CodecException || e instanceof InvalidMessageException) {
                 // Vert.x reports a payload that does not decode here; answer it rather than let the stream be reset.
                 failOnce(response, ended, invalid("inference stream", e));
+            } else {
+                ended[0] = true;   // reset by the client: nothing more goes to it, and a session opening now closes
             }
         });
         request.endHandler(v -> {
@@ -132,7 +139,7 @@ public final class BlockServiceHandler {
                     }, e -> {
                         finish.run();
                         failOnce(response, ended, e);
-                    }).onSuccess(opened -> {
+                    }, leaveQueue).onSuccess(opened -> {
                         if (ended[0]) {
                             sessions.close(opened);
                             return;

@@ -10,13 +10,14 @@ import io.vertx.core.Future;
 import java.time.Duration;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
 
 /**
- * The lifecycle of inference sessions: opening one (checks, a share of the KV budget, a cache on
- * the compute thread), finding it for a pushed step, and closing it (on request, when idle, when
+ * The lifecycle of inference sessions: opening one (checks, room in the {@link SessionRoom}, waiting
+ * for it in its queue when the server is full, a cache on the compute thread), finding it for a pushed step, and closing it (on request, when idle, when
  * the server stops). Their steps run through the {@link StepPipeline}. Runs on the event loop.
  */
 final class InferenceSessions {
@@ -27,19 +28,19 @@ final class InferenceSessions {
     private final Context context;
     private final HostedSpan span;
     private final ComputeWorker compute;
-    private final CacheBudget budget;
+    private final SessionRoom room;
     private final StepChecks checks;
     private final ServerSettings.Limits limits;
     private final Duration allocationTimeoutMax;
     private final Map<String, ServerSession> sessions = new ConcurrentHashMap<>();
     private volatile boolean draining;
 
-    InferenceSessions(Context context, HostedSpan span, ComputeWorker compute, CacheBudget budget, StepChecks checks,
+    InferenceSessions(Context context, HostedSpan span, ComputeWorker compute, SessionRoom room, StepChecks checks,
                       ServerSettings settings) {
         this.context = context;
         this.span = span;
         this.compute = compute;
-        this.budget = budget;
+        this.room = room;
         this.checks = checks;
         this.limits = settings.limits();
         this.allocationTimeoutMax = settings.compute().stepTimeout();
@@ -62,10 +63,13 @@ final class InferenceSessions {
     }
 
     /**
-     * Checks and opens a session; results of its steps go to {@code results}, and a failure of a step
-     * pushed to it by another server to {@code failure}, both on the event loop.
+     * Checks and opens a session, waiting for room when the server is full; results of its steps go to
+     * {@code results}, and a failure of a step pushed to it by another server to {@code failure}, both
+     * on the event loop. {@code leaving}, when given, receives what gives the place in the queue back
+     * if the client leaves before the session opens.
      */
-    Future<ServerSession> open(OpenSession request, Consumer<InferenceResponse> results, Consumer<Throwable> failure) {
+    Future<ServerSession> open(OpenSession request, Consumer<InferenceResponse> results, Consumer<Throwable> failure,
+                               AtomicReference<Runnable> leaving) {
         if (draining) {
             return Future.failedFuture(new ServerStoppingException("This server is stopping and takes no new sessions"));
         }
@@ -75,25 +79,29 @@ final class InferenceSessions {
         } catch (InvalidRequestException e) {
             return Future.failedFuture(e);
         }
-        if (sessions.size() >= limits.maxSessions()) {
-            return Future.failedFuture(new ServerBusyException("This server already holds its limit of "
-                    + limits.maxSessions() + " sessions"));
-        }
         long tokens = tokensFor(blocks, request.getBatch(), request.getMaxLength());
         long timeout = Math.min(Math.max(0, request.getAllocationTimeoutMs()), allocationTimeoutMax.toMillis());
-        BlockSpan owner = span.acquire();
-        ServerSession session = new ServerSession(UUID.randomUUID().toString(), blocks, request.getMaxLength(),
-                request.getBatch(), tokens, owner, owner.slice(blocks.start(), blocks.end()), results, failure);
-        return Future.fromCompletionStage(budget.reserve(tokens, timeout), context)
-                .compose(granted -> Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE,
-                        () -> session.span.newCache(session.batch, session.maxLength)), context)
-                        .onFailure(e -> budget.release(tokens)))
-                .onFailure(e -> span.release(owner))
-                .map(cache -> {
-                    session.cache = cache;
-                    sessions.put(session.id, session);
-                    LOG.fine(() -> "Opened session " + session.id + " on blocks " + blocks);
-                    return session;
+        SessionRoom.Reservation reservation = room.reserve(tokens, timeout);
+        if (leaving != null) {
+            leaving.set(reservation::release);
+        }
+        return Future.fromCompletionStage(reservation.granted(), context)
+                .compose(granted -> {
+                    BlockSpan owner = span.acquire();
+                    ServerSession session = new ServerSession(UUID.randomUUID().toString(), blocks, request.getMaxLength(),
+                            request.getBatch(), reservation, owner, owner.slice(blocks.start(), blocks.end()), results, failure);
+                    return Future.fromCompletionStage(compute.submit(ComputeWorker.Priority.INFERENCE,
+                                    () -> session.span.newCache(session.batch, session.maxLength)), context)
+                            .onFailure(e -> {
+                                span.release(owner);
+                                reservation.release();
+                            })
+                            .map(cache -> {
+                                session.cache = cache;
+                                sessions.put(session.id, session);
+                                LOG.fine(() -> "Opened session " + session.id + " on blocks " + blocks);
+                                return session;
+                            });
                 });
     }
 
@@ -106,7 +114,7 @@ final class InferenceSessions {
         return session;
     }
 
-    /** Closes a session: frees its cache on the compute thread and returns its tokens to the budget. */
+    /** Closes a session: frees its cache on the compute thread and gives its room back. */
     void close(ServerSession session) {
         if (session.closed) {
             return;
@@ -119,10 +127,8 @@ final class InferenceSessions {
                 session.cache.close();
             }
             return null;
-        }).whenComplete((ok, e) -> budget.release(session.reservedTokens));
-        if (session.cache != null) {
-            span.release(session.owner);
-        }
+        }).whenComplete((ok, e) -> session.room.release());
+        span.release(session.owner);
         LOG.fine(() -> "Closed session " + session.id);
     }
 

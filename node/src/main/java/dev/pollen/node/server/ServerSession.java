@@ -16,7 +16,7 @@ final class ServerSession {
     final BlockRange blocks;
     final int maxLength;
     final int batch;
-    final long reservedTokens;
+    final SessionRoom.Reservation room;         // its place in the server's room, given back on close
     final BlockSpan owner;                     // the server's span the session was opened on
     final BlockSpan span;                      // a slice of it; owns nothing
     KvCache cache;                             // compute thread only
@@ -28,14 +28,14 @@ final class ServerSession {
     final PushClient.Streams pushes;           // to the next servers of the route; failures go to the client
     final StepRhythm rhythm = new StepRhythm();                   // of its one-token steps, event loop only
 
-    ServerSession(String id, BlockRange blocks, int maxLength, int batch, long reservedTokens, BlockSpan owner, BlockSpan span,
+    ServerSession(String id, BlockRange blocks, int maxLength, int batch, SessionRoom.Reservation room, BlockSpan owner, BlockSpan span,
                   Consumer<InferenceResponse> results, Consumer<Throwable> failure) {
         this.owner = owner;
         this.id = id;
         this.blocks = blocks;
         this.maxLength = maxLength;
         this.batch = batch;
-        this.reservedTokens = reservedTokens;
+        this.room = room;
         this.span = span;
         this.results = results;
         this.failure = failure;

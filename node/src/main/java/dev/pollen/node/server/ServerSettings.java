@@ -102,13 +102,22 @@ public record ServerSettings(Model model, Placement placement, Network network, 
      * @param maxBatch    the most sequences in one session
      * @param maxSessions open sessions at most
      * @param sessionIdle a session with no step for this long is closed
+     * @param maxQueued   sessions that may wait for room (sessions or cache) at once, each up to its
+     *                    client's allocation timeout; one more is refused at once
      */
-    public record Limits(long cacheTokens, int maxLength, int maxBatch, int maxSessions, Duration sessionIdle) {
+    public record Limits(long cacheTokens, int maxLength, int maxBatch, int maxSessions, Duration sessionIdle,
+                         int maxQueued) {
         public Limits {
-            if (cacheTokens <= 0 || maxLength <= 0 || maxBatch <= 0 || maxSessions <= 0) {
-                throw new IllegalArgumentException("Cache tokens, max length, max batch and max sessions must be positive, got "
-                        + cacheTokens + ", " + maxLength + ", " + maxBatch + " and " + maxSessions);
+            if (cacheTokens <= 0 || maxLength <= 0 || maxBatch <= 0 || maxSessions <= 0 || maxQueued < 0) {
+                throw new IllegalArgumentException("Cache tokens, max length, max batch and max sessions must be positive "
+                        + "and the queue not negative, got " + cacheTokens + ", " + maxLength + ", " + maxBatch + ", "
+                        + maxSessions + " and " + maxQueued);
             }
+        }
+
+        /** Limits whose queue holds as many sessions as may be open. */
+        public Limits(long cacheTokens, int maxLength, int maxBatch, int maxSessions, Duration sessionIdle) {
+            this(cacheTokens, maxLength, maxBatch, maxSessions, sessionIdle, maxSessions);
         }
     }
 

@@ -18,7 +18,8 @@ import java.util.random.RandomGenerator;
  * <p><b>Inference</b> takes the path of least latency through a graph whose nodes are "inside
  * server s, blocks up to b computed" and "the hidden state is at the client, at boundary b". Edges:
  * computing one more block on s (1 / inference rate); entering s from the client (half the
- * client's round trip to s, plus penalties for a server short of cache room or recently failed);
+ * client's round trip to s, plus penalties for a server short of cache room or session slots, growing
+ * with its queue, or recently failed);
  * returning to the client (the other half); and pushing directly from s at the end of its span to
  * a server t whose round trip from s was measured (half that round trip). Unmeasured server pairs
  * go through the client, which is what a client-relayed step costs. The graph has one node per
@@ -222,8 +223,9 @@ public final class RoutePlanner {
 
         private double penalty(ServerInfo server, RouteRequest request) {
             double penalty = 0;
-            if (server.cacheTokensLeft() < request.cacheTokensNeeded()) {
-                penalty += costs.cachePenaltySeconds();
+            if (server.cacheTokensLeft() < request.cacheTokensNeeded() || server.load().full()) {
+                // A full server queues the session: the longer its queue, the longer the wait.
+                penalty += costs.cachePenaltySeconds() * (1 + server.load().queued());
             }
             if (request.bans().recentlyFailed(server.serverId())) {
                 penalty += costs.failurePenaltySeconds();

@@ -4,8 +4,9 @@ package dev.pollen.scheduler.routing;
  * The constants of the routing cost model, in seconds of one step's latency.
  *
  * @param defaultRttSeconds     round trip assumed for a server the client has not measured
- * @param cachePenaltySeconds   added for entering a server without room for the session's cache
- *                              (it would make the client wait for memory, or fail)
+ * @param cachePenaltySeconds   added for entering a server without room for the session (cache or
+ *                              a session slot), once more for each session already waiting there
+ *                              (it would make the client wait in its queue, or fail)
  * @param failurePenaltySeconds added for entering a server that failed recently
  * @param minimumRps            floor for a server's announced inference rate, so a server that
  *                              announced 0 is slow, not free
