@@ -25,7 +25,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure Pollen's speed.",
-        subcommands = {BenchCommand.Local.class, BenchCommand.Kernels.class, SwarmBench.class, NetworkBench.class, ThroughputBench.class})
+        subcommands = {BenchCommand.Local.class, BenchCommand.Kernels.class, SwarmBench.class, NetworkBench.class, ThroughputBench.class,
+                LoadBench.class})
 public final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

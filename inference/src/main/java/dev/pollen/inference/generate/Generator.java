@@ -22,10 +22,17 @@ public final class Generator {
 
     private final ModelHead head;
     private final BlockStepper blocks;
+    private final HeadWorker headWorker;
 
     public Generator(ModelHead head, BlockStepper blocks) {
+        this(head, blocks, null);
+    }
+
+    /** A generator whose LM head runs on {@code headWorker}, shared with other sessions' generators. */
+    public Generator(ModelHead head, BlockStepper blocks, HeadWorker headWorker) {
         this.head = head;
         this.blocks = blocks;
+        this.headWorker = headWorker;
     }
 
     /**
@@ -60,7 +67,7 @@ public final class Generator {
                 Tensor ids = Torch.longs(input, batch, inputLength);
                 Tensor hidden = blocks.step(head.embed(ids), pos);
                 Tensor last = hidden.narrow(1, inputLength - 1, 1);
-                Tensor logits = head.logits(last).select(1, 0);   // (batch, vocab)
+                Tensor logits = (headWorker != null ? headWorker.logits(head, last) : head.logits(last)).select(1, 0);   // (batch, vocab)
                 next = sampler.sample(logits, history);
             }
             pos += inputLength;

@@ -6,6 +6,7 @@ import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.inference.generate.CachedSequence;
 import dev.pollen.inference.generate.GenerationOptions;
 import dev.pollen.inference.generate.Generator;
+import dev.pollen.inference.generate.HeadWorker;
 import dev.pollen.inference.model.Architecture;
 import dev.pollen.inference.model.ModelHead;
 import dev.pollen.inference.tensor.Torch;
@@ -34,6 +35,8 @@ public final class DistributedModel implements AutoCloseable {
     private final ModelInfo model;
     private final SwarmClient swarm;
     private final ExecutorService worker;
+    /** Runs the LM head for every session of this model (see {@link HeadWorker} for why one thread). */
+    private final HeadWorker headWorker;
 
     private DistributedModel(ModelHead head, ModelConfig config, ModelInfo model, SwarmClient swarm) {
         this.head = head;
@@ -45,6 +48,7 @@ public final class DistributedModel implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        this.headWorker = new HeadWorker(model.name());
     }
 
     /**
@@ -80,7 +84,7 @@ public final class DistributedModel implements AutoCloseable {
      */
     public long[][] generate(BlockStepper blocks, long[][] tokens, GenerationOptions options,
                              Generator.TokenSink sink) {
-        return new Generator(head, blocks).generate(tokens, 0, options, sink);
+        return new Generator(head, blocks, headWorker).generate(tokens, 0, options, sink);
     }
 
     /** The embeddings, final norm and LM head this client runs (read-only). */
@@ -170,7 +174,7 @@ public final class DistributedModel implements AutoCloseable {
          * Calls on one session run one at a time.
          */
         public synchronized long[][] generate(long[][] tokens, GenerationOptions options, Generator.TokenSink sink) {
-            long[][] generated = new Generator(head, blocks).generate(tokens, position, options, sink);
+            long[][] generated = new Generator(head, blocks, headWorker).generate(tokens, position, options, sink);
             // A sequence stops growing at its stop token; the longest ran every step.
             int steps = Arrays.stream(generated).mapToInt(g -> g.length).max().orElse(0);
             // The last generated token is returned, not fed: the caller feeds it with its next tokens.
@@ -193,6 +197,7 @@ public final class DistributedModel implements AutoCloseable {
     @Override
     public void close() {
         worker.shutdown();
+        headWorker.close();
         head.close();
     }
 }
