@@ -36,9 +36,14 @@ public final class LoadClients implements AutoCloseable {
     /**
      * One client's request.
      *
-     * @param source the local address it connects from (127.0.0.N on loopback), or null for any
+     * @param source  the local address it connects from (127.0.0.N on loopback), or null for any
+     * @param abandon the client goes away at its first token: it drops the connection (OpenAI) or
+     *                closes the WebSocket mid-reply (Petals), as a closed browser tab does
      */
-    public record Request(Api api, String source, String prompt, int tokens) {
+    public record Request(Api api, String source, String prompt, int tokens, boolean abandon) {
+        public Request(Api api, String source, String prompt, int tokens) {
+            this(api, source, prompt, tokens, false);
+        }
     }
 
     /**
@@ -171,6 +176,11 @@ public final class LoadClients implements AutoCloseable {
                                 first[0] = System.nanoTime();
                             }
                             text.append(piece);
+                            if (request.abandon() && first[0] >= 0) {
+                                done.tryComplete(new Result(request, text.toString(), 1, null, start, first[0], System.nanoTime()));
+                                response.request().connection().close();
+                                return;
+                            }
                         }
                     });
                     response.endHandler(v -> done.tryComplete(new Result(request, text.toString(), tokens[0], null, start,
@@ -216,7 +226,7 @@ public final class LoadClients implements AutoCloseable {
                 }
                 text.append(piece);
                 messages[0] += reply.getInteger("token_count", 0);
-                if (reply.getBoolean("stop", false)) {
+                if (request.abandon() || reply.getBoolean("stop", false)) {
                     done.tryComplete(new Result(request, text.toString(), messages[0], null, start,
                             first[0] < 0 ? System.nanoTime() : first[0], System.nanoTime()));
                     ws.close();

@@ -25,10 +25,16 @@ public final class GatewayProcess extends ChildProcess {
     /** As {@link #start(Path, Path, String, String)}, its log {@code name.log}, with more `web` options. */
     public static GatewayProcess start(Path logDir, String name, Path model, String swarm, String member, List<String> extra)
             throws IOException {
+        return start(logDir, name, model, swarm, member, extra, TestServers.JVM_FLAGS);
+    }
+
+    /** As {@link #start(Path, String, Path, String, String, List)}, in a JVM with {@code jvmFlags}. */
+    public static GatewayProcess start(Path logDir, String name, Path model, String swarm, String member, List<String> extra,
+                                       List<String> jvmFlags) throws IOException {
         List<String> args = new ArrayList<>(List.of("web", "--join", member, "--swarm", swarm, "--model", model.toString(),
                 "--port", "0"));
         args.addAll(extra);
-        List<String> command = ChildProcess.pollenCommand(TestServers.JVM_FLAGS, args);
+        List<String> command = ChildProcess.pollenCommand(jvmFlags, args);
         return new GatewayProcess(ChildProcess.start("The gateway", new ProcessBuilder(command), logDir.resolve(name + ".log"),
                 LISTENING, Duration.ofMinutes(2)));
     }

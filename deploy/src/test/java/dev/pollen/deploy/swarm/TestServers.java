@@ -23,12 +23,18 @@ public final class TestServers {
      */
     public static ServerProcess start(Path logDir, String name, Path model, String swarm, int hazelcastPort,
                                       List<String> join, List<String> extra) throws IOException {
+        return start(logDir, name, model, swarm, hazelcastPort, join, extra, JVM_FLAGS);
+    }
+
+    /** As {@link #start(Path, String, Path, String, int, List, List)}, in a JVM with {@code jvmFlags}. */
+    public static ServerProcess start(Path logDir, String name, Path model, String swarm, int hazelcastPort,
+                                      List<String> join, List<String> extra, List<String> jvmFlags) throws IOException {
         List<String> args = new ArrayList<>(List.of(model.toString(), "--swarm", swarm, "--hazelcast-port",
                 String.valueOf(hazelcastPort), "--compute-threads", "1", "--throughput", "10", "--announce-period-s", "2"));
         if (!join.isEmpty()) {
             args.addAll(List.of("--join", String.join(",", join)));
         }
         args.addAll(extra);
-        return ServerProcess.start(logDir.resolve(name + ".log"), JVM_FLAGS, args, Duration.ofMinutes(3));
+        return ServerProcess.start(logDir.resolve(name + ".log"), jvmFlags, args, Duration.ofMinutes(3));
     }
 }
