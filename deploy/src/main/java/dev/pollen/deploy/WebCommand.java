@@ -83,6 +83,15 @@ final class WebCommand implements Callable<Integer> {
                     + "Retry-After (default: ${DEFAULT-VALUE}).")
     int queueTimeoutSeconds;
 
+    @Option(names = "--max-unread-kb", defaultValue = "256",
+            description = "KiB a streaming client may leave unread before its generation pauses (default: ${DEFAULT-VALUE}).")
+    int maxUnreadKb;
+
+    @Option(names = "--stalled-reader-s", defaultValue = "30",
+            description = "How long a paused generation waits for its client to read before the connection is dropped and "
+                    + "its session closed (default: ${DEFAULT-VALUE}).")
+    int stalledReaderSeconds;
+
     @Option(names = "--dtype", defaultValue = "auto", description = "Compute dtype of the embeddings and LM head: auto (the checkpoint's), f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
@@ -101,7 +110,8 @@ final class WebCommand implements Callable<Integer> {
             models = List.of(DefaultModel.directory());
         }
         GatewaySettings settings = new GatewaySettings(host, port, models, maxLength, maxSessionsPerClient, maxSessions, 1 << 20,
-                maxQueued, maxQueuedPerClient, Duration.ofSeconds(queueTimeoutSeconds));
+                maxQueued, maxQueuedPerClient, Duration.ofSeconds(queueTimeoutSeconds), (long) maxUnreadKb << 10,
+                Duration.ofSeconds(stalledReaderSeconds));
         SessionOptions options = SessionOptions.defaults().withPush(!noPush)
                 .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds)).withWireDtype(wire.get());
         SwarmConnection connection = address.connect(ServerFilter.ALL);

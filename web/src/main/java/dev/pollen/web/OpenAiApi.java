@@ -78,7 +78,8 @@ final class OpenAiApi {
         AtomicBoolean gone = new AtomicBoolean();
         HttpServerResponse response = ctx.response();
         response.closeHandler(v -> gone.set(true));
-        Stream stream = completion.stream() ? new Stream(response, context, id, created, completion.model().name(), chat) : null;
+        Stream stream = completion.stream() ? new Stream(response, context, id, created, completion.model().name(), chat,
+                gateway.settings()) : null;
 
         CompletableFuture.supplyAsync(() -> {
             TextSession session = gateway.open(completion.model(), completion.promptTokens() + completion.request().maxNewTokens(),
@@ -295,9 +296,11 @@ final class OpenAiApi {
         private final boolean chat;
         private volatile boolean begun;
 
-        final Outbox outbox = new Outbox();
+        final Outbox outbox;
 
-        Stream(HttpServerResponse response, Context context, String id, long created, String model, boolean chat) {
+        Stream(HttpServerResponse response, Context context, String id, long created, String model, boolean chat,
+               GatewaySettings settings) {
+            this.outbox = new Outbox(settings);
             this.response = response;
             this.context = context;
             this.id = id;

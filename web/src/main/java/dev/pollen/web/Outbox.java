@@ -11,23 +11,15 @@ import java.util.concurrent.TimeUnit;
  * stalled reader costs at most the bound in memory. Thread-safe.
  */
 final class Outbox {
-    /** Bytes a client may leave unread before its generation pauses. */
-    static final long MAX_UNREAD_BYTES = 256 << 10;
-    /** How long a paused generation waits for its client to read before giving up. */
-    static final long IDLE_LIMIT_MILLIS = 30_000;
-
     private final long maxUnread;
     private final long idleLimitNanos;
     private long unread;
     private boolean abandoned;
 
-    Outbox() {
-        this(MAX_UNREAD_BYTES, IDLE_LIMIT_MILLIS);
-    }
-
-    Outbox(long maxUnreadBytes, long idleLimitMillis) {
-        this.maxUnread = maxUnreadBytes;
-        this.idleLimitNanos = TimeUnit.MILLISECONDS.toNanos(idleLimitMillis);
+    /** Bounds from the gateway's settings: {@code --max-unread-kb} and {@code --stalled-reader-s}. */
+    Outbox(GatewaySettings settings) {
+        this.maxUnread = settings.maxUnreadBytes();
+        this.idleLimitNanos = settings.stalledReader().toNanos();
     }
 
     /** {@code bytes} were handed to the event loop for the client (any thread). */

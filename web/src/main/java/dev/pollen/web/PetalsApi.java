@@ -176,7 +176,7 @@ final class PetalsApi {
         private final String client;
         private final Context context;
         private final AtomicBoolean stopRequested = new AtomicBoolean();
-        private final Outbox outbox = new Outbox();
+        private final Outbox outbox = new Outbox(gateway.settings());
         private volatile boolean closed;
         private CompletableFuture<Void> tail = CompletableFuture.completedFuture(null);
         private TextSession session;   // touched only by queued tasks, which run one at a time

@@ -23,6 +23,14 @@ import java.util.stream.Collectors;
  */
 public final class WebGateway extends VerticleBase {
     private static final Logger LOG = Logger.getLogger(WebGateway.class.getName());
+    /**
+     * The kernel's send buffer of each connection. Left to autotuning, a client that stops reading
+     * parks megabytes there before the gateway's own bound on unread bytes (--max-unread-kb) sees
+     * anything. A streamed token is an event of about 150 bytes, so 8 KiB (16 KiB once the kernel
+     * doubles it) still carries about 100 of them per round trip, some 500 tokens/s per stream at
+     * 200 ms; a whole reply or the chat page's files take a few more round trips.
+     */
+    static final int SEND_BUFFER_BYTES = 8 << 10;
 
     private final Gateway gateway;
     private final ServerDirectory directory;
@@ -57,7 +65,7 @@ public final class WebGateway extends VerticleBase {
         router.route().failureHandler(this::failure);
 
         return vertx.createHttpServer(new HttpServerOptions().setHost(gateway.settings().host())
-                        .setPort(gateway.settings().port()).setCompressionSupported(false))
+                        .setPort(gateway.settings().port()).setCompressionSupported(false).setSendBufferSize(SEND_BUFFER_BYTES))
                 .requestHandler(router).listen().onSuccess(s -> {
                     server = s;
                     LOG.info("The web gateway listens on http://" + gateway.settings().host() + ":" + s.actualPort()

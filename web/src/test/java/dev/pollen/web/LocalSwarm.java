@@ -41,11 +41,16 @@ final class LocalSwarm implements AutoCloseable {
     private final SwarmClient client;
 
     LocalSwarm(String name) throws Exception {
+        this(name, 256, settings -> settings);
+    }
+
+    /** A swarm whose servers take sessions of up to {@code maxLength} tokens, its gateway's settings changed by {@code tune}. */
+    LocalSwarm(String name, int maxLength, java.util.function.UnaryOperator<GatewaySettings> tune) throws Exception {
         model = Path.of(System.getProperty("pollen.test.workdir", "target/test-work")).resolve(name);
         ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 21), i -> { });
         InMemoryDirectory directory = new InMemoryDirectory(Clock.systemUTC());
         for (BlockRange span : List.of(BlockRange.of(0, 2), BlockRange.of(2, 4))) {
-            BlockServer server = new BlockServer(ServerSettings.local(model, "tiny", span, new ServerSettings.Limits(8192, 256, 4, 16, Duration.ofMinutes(5)), 1 << 20), directory, i -> { });
+            BlockServer server = new BlockServer(ServerSettings.local(model, "tiny", span, new ServerSettings.Limits(8192, maxLength, 4, 16, Duration.ofMinutes(5)), 1 << 20), directory, i -> { });
             vertx.deployVerticle(server).await(2, TimeUnit.MINUTES);
             servers.add(server);
         }
@@ -55,8 +60,8 @@ final class LocalSwarm implements AutoCloseable {
         tuned = model.resolve("steer.safetensors");
         dev.pollen.node.finetune.TunedParameters.create(dev.pollen.node.finetune.TuningMode.PTUNE,
                 dev.pollen.inference.config.ModelConfig.read(model), 3, 0, 1, 17).save(tuned);
-        gateway = new Gateway(new GatewaySettings("127.0.0.1", 0, List.of(model), 0, MAX_SESSIONS_PER_CLIENT, 64, 64 << 10, 64, 0,
-                Duration.ofSeconds(60)),
+        gateway = new Gateway(tune.apply(new GatewaySettings("127.0.0.1", 0, List.of(model), 0, MAX_SESSIONS_PER_CLIENT, 64,
+                64 << 10, 64, 0, Duration.ofSeconds(60), GatewaySettings.MAX_UNREAD_BYTES, GatewaySettings.STALLED_READER)),
                 List.of(served, served.tuned("steer", tuned)));
         web = new WebGateway(gateway, directory);
         vertx.deployVerticle(web).await(1, TimeUnit.MINUTES);
