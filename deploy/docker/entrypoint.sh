@@ -9,7 +9,7 @@ fi
 # Servers run on the C1 compiler only (see the pollen script); POLLEN_JAVA_OPTS can say otherwise.
 server_opts=""
 if [ "$1" = "serve" ]; then
-  server_opts="-XX:TieredStopAtLevel=1"
+  server_opts="-XX:TieredStopAtLevel=1 -Xms32m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30 -XX:G1PeriodicGCInterval=30000"
 fi
 exec java $server_opts ${POLLEN_JAVA_OPTS:-} --add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED \
   --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED \

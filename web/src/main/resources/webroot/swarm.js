@@ -78,11 +78,30 @@ function timeText(d) {
 
 function render(data) {
   const models = Array.isArray(data?.models) ? data.models : [];
+  const gateway = renderGateway(data?.gateway);
   if (models.length === 0) {
-    root.replaceChildren(h("p", { class: "muted" }, "No model is served by the swarm yet."));
+    root.replaceChildren(...[gateway, h("p", { class: "muted" }, "No model is served by the swarm yet.")].filter(Boolean));
     return;
   }
-  root.replaceChildren(...models.map(renderModel));
+  root.replaceChildren(...[gateway, ...models.map(renderModel)].filter(Boolean));
+}
+
+/** This gateway's admission queue: sessions open and requests waiting for one. */
+function renderGateway(g) {
+  if (!g) return null;
+  const wait = Number.isFinite(g.mean_wait_seconds) ? `, mean wait ${num(g.mean_wait_seconds, 2)} s` : "";
+  return h(
+    "p",
+    { class: "small", id: "gateway-queue" },
+    `This gateway: ${int(g.sessions_open)} of ${int(g.max_sessions)} sessions open, ${int(g.requests_waiting)} requests waiting${wait}.`,
+  );
+}
+
+/** A server's sessions: open of its most, and how many wait for room. */
+function sessionsText(s) {
+  if (!Number.isFinite(s.sessions_open)) return "–";
+  const most = s.sessions_left >= 2147483647 ? "" : `/${int(s.sessions_open + s.sessions_left)}`;
+  return `${int(s.sessions_open)}${most}${s.sessions_queued > 0 ? ` +${int(s.sessions_queued)} waiting` : ""}`;
 }
 
 function normaliseServers(model) {
@@ -202,7 +221,7 @@ function renderTable(name, servers) {
   const byId = new Map(servers.map((s) => [String(s.id), s]));
   const tbody = h("tbody", { id: `servers-${name}` });
   if (servers.length === 0) {
-    tbody.append(h("tr", { class: "empty-row" }, h("td", { colspan: "8" }, "No server holds blocks of this model.")));
+    tbody.append(h("tr", { class: "empty-row" }, h("td", { colspan: "9" }, "No server holds blocks of this model.")));
   }
   for (const s of servers) {
     const id = String(s.id ?? "");
@@ -220,6 +239,7 @@ function renderTable(name, servers) {
         h("td", { class: "num" }, num(s.throughput)),
         h("td", { class: "num" }, num(s.inference_rps, 0)),
         h("td", { class: "num" }, int(s.cache_tokens_left)),
+        h("td", { class: "num" }, sessionsText(s)),
         h("td", {}, renderRtts(s, byId)),
       ),
     );
@@ -243,6 +263,7 @@ function renderTable(name, servers) {
           h("th", { class: "num", title: "forward-pass throughput, requests per second" }, "Throughput (rps)"),
           h("th", { class: "num", title: "inference steps per second" }, "Inference (rps)"),
           h("th", { class: "num", title: "attention-cache tokens still free" }, "Cache left (tokens)"),
+          h("th", { class: "num", title: "sessions open of the most it holds, and those waiting for room" }, "Sessions"),
           h("th", { title: "round-trip times to other servers, next hops first" }, "RTTs (ms)"),
         ),
       ),

@@ -52,12 +52,13 @@ final class SwarmCommand implements Callable<Integer> {
                 out.printf("model %s: %d blocks, %d covered [%s], weakest block %.2f req/s, fingerprint %s%n", model.name(),
                         model.numBlocks(), covered, coverage, BlockSelection.minimum(throughputs), model.fingerprint());
                 out.printf("  %-38s %-10s %-9s %-15s %12s %14s %-16s  %s%n", "server", "blocks", "state", "weights", "throughput",
-                        "cache left", "sessions", "address");
+                        "cache left", "sessions", "address (memory)");
                 for (ServerInfo s : mine.stream().sorted(Comparator.comparingInt((ServerInfo s) -> s.blocks().start())).toList()) {
                     out.printf("  %-38s %-10s %-9s %-15s %12.2f %14d %-16s  %s%s%n", s.serverId(), s.blocks(), s.state(),
                             s.dtype() + (s.quant().equals("none") ? "" : " " + s.quant()), s.throughput(),
                             s.cacheTokensLeft(), sessions(s.load()), s.address(),
-                            s.publicName().isEmpty() ? "" : " (" + s.publicName() + ")");
+                            (s.publicName().isEmpty() ? "" : " (" + s.publicName() + ")")
+                                    + (s.memory().resident() == 0 ? "" : "  [" + s.memory().describe() + "]"));
                 }
                 long kinds = mine.stream().map(s -> s.dtype() + " " + s.quant()).distinct().count();
                 if (kinds > 1) {

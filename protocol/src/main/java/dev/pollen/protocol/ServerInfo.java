@@ -31,12 +31,13 @@ import java.util.Objects;
  * @param publicName        an operator's name for it, shown on the swarm page ("" if none)
  * @param nextRttSeconds    measured round-trip times to servers of its next blocks, by server id
  * @param load              its inference sessions: open, room left, waiting
+ * @param memory            its resident memory by part
  */
 public record ServerInfo(String serverId, String model, String modelFingerprint, BlockRange blocks, ServerState state,
                          String host, int port, double throughput, double inferenceRps, double forwardRps,
                          long cacheTokensLeft, String dtype, String quant, List<String> adapters, String version,
-                         String publicName, Map<String, Double> nextRttSeconds, SessionLoad load)
-        implements Serializable {
+                         String publicName, Map<String, Double> nextRttSeconds, SessionLoad load,
+                         MemoryUse memory) implements Serializable {
     public ServerInfo {
         Objects.requireNonNull(serverId, "serverId");
         Objects.requireNonNull(model, "model");
@@ -61,15 +62,16 @@ public record ServerInfo(String serverId, String model, String modelFingerprint,
         publicName = Objects.requireNonNullElse(publicName, "");
         nextRttSeconds = Map.copyOf(Objects.requireNonNullElse(nextRttSeconds, Map.of()));
         load = Objects.requireNonNullElse(load, SessionLoad.UNKNOWN);
+        memory = Objects.requireNonNullElse(memory, MemoryUse.UNKNOWN);
     }
 
-    /** A record that says nothing about its session load. */
+    /** A record that says nothing about its session load and memory. */
     public ServerInfo(String serverId, String model, String modelFingerprint, BlockRange blocks, ServerState state,
                       String host, int port, double throughput, double inferenceRps, double forwardRps,
                       long cacheTokensLeft, String dtype, String quant, List<String> adapters, String version,
                       String publicName, Map<String, Double> nextRttSeconds) {
         this(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps, forwardRps,
-                cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, SessionLoad.UNKNOWN);
+                cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, SessionLoad.UNKNOWN, MemoryUse.UNKNOWN);
     }
 
     /** A record for simulations and tests: only what the algorithms read. */
@@ -84,21 +86,21 @@ public record ServerInfo(String serverId, String model, String modelFingerprint,
 
     public ServerInfo withState(ServerState newState) {
         return new ServerInfo(serverId, model, modelFingerprint, blocks, newState, host, port, throughput, inferenceRps,
-                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, load);
+                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, load, memory);
     }
 
     public ServerInfo withBlocks(BlockRange newBlocks) {
         return new ServerInfo(serverId, model, modelFingerprint, newBlocks, state, host, port, throughput, inferenceRps,
-                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, load);
+                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, load, memory);
     }
 
     public ServerInfo withCacheTokensLeft(long tokens) {
         return new ServerInfo(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps,
-                forwardRps, tokens, dtype, quant, adapters, version, publicName, nextRttSeconds, load);
+                forwardRps, tokens, dtype, quant, adapters, version, publicName, nextRttSeconds, load, memory);
     }
 
     public ServerInfo withNextRtts(Map<String, Double> rtts) {
         return new ServerInfo(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps,
-                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, rtts, load);
+                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, rtts, load, memory);
     }
 }

@@ -39,6 +39,12 @@ public final class GatewayMetrics {
                 .maximumExpectedValue(Duration.ofSeconds(300)).register(registry).record(wait);
     }
 
+    /** Mean time requests waited for a session slot so far, in seconds (0 before any). */
+    public double meanQueueWaitSeconds() {
+        Timer wait = registry.find("pollen.admission.wait").timer();
+        return wait == null || wait.count() == 0 ? 0 : wait.mean(java.util.concurrent.TimeUnit.SECONDS);
+    }
+
     public void tokens(String model, int count) {
         if (count > 0) {
             Counter.builder("pollen.tokens.generated").description("Tokens generated through the swarm").tag("model", model)

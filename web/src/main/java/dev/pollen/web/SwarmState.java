@@ -56,6 +56,10 @@ final class SwarmState {
                         .put("cache_tokens_left", server.cacheTokensLeft()).put("dtype", server.dtype()).put("quant", server.quant())
                         .put("sessions_open", server.load().open()).put("sessions_left", server.load().left())
                         .put("sessions_queued", server.load().queued())
+                        .put("memory", new JsonObject().put("resident_bytes", server.memory().resident())
+                                .put("heap_used_bytes", server.memory().heapUsed())
+                                .put("heap_committed_bytes", server.memory().heapCommitted()).put("jvm_bytes", server.memory().jvm())
+                                .put("weights_bytes", server.memory().weights()).put("cache_bytes", server.memory().caches()))
                         .put("version", server.version()).put("rtts_ms", rtts));
             }
             JsonArray coverage = new JsonArray();

@@ -73,9 +73,16 @@ public final class WebGateway extends VerticleBase {
                 });
     }
 
+    /** This gateway's admission queue, for the swarm page. */
+    private JsonObject gatewayState() {
+        Admission admission = gateway.admission();
+        return new JsonObject().put("sessions_open", admission.active()).put("max_sessions", gateway.settings().maxSessions())
+                .put("requests_waiting", admission.queued()).put("mean_wait_seconds", gateway.metrics().meanQueueWaitSeconds());
+    }
+
     private void state(RoutingContext ctx) {
         Future.fromCompletionStage(SwarmState.read(directory), ctx.vertx().getOrCreateContext())
-                .onSuccess(state -> json(ctx, 200, state))
+                .onSuccess(state -> json(ctx, 200, state.put("gateway", gatewayState())))
                 .onFailure(e -> json(ctx, 503, new JsonObject().put("error", "The swarm directory did not answer: "
                         + e.getMessage())));
     }

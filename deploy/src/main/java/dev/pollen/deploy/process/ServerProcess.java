@@ -26,10 +26,14 @@ public final class ServerProcess extends ChildProcess {
      * second, so C2 would take many minutes to reach it and then spend cores on compiling it while
      * the server computes. On two cores shared by four processes, three servers on C1 only spent
      * less time per step in their blocks and their hand-offs than on the default compilers, in each
-     * of three pairs of runs (docs/benchmarks.md). The `pollen` script, the image and the systemd unit
-     * give `serve` the same flag.
+     * of three pairs of runs (docs/benchmarks.md). And a heap that follows what the server needs: it
+     * starts small, and an idle server gives back what it no longer uses (a collection every 30 s
+     * when none ran, at most 30 % of the heap left free); an idle server of the default model went
+     * from 461 to about 330 MiB resident (docs/operations.md). The `pollen` script, the image and the
+     * systemd unit give `serve` the same flags.
      */
-    public static final List<String> SERVER_JVM_FLAGS = List.of("-XX:TieredStopAtLevel=1");
+    public static final List<String> SERVER_JVM_FLAGS = List.of("-XX:TieredStopAtLevel=1", "-Xms32m",
+            "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:G1PeriodicGCInterval=30000");
     /** The line `pollen serve` prints once it serves: blocks, model, gRPC address, swarm, directory member. */
     private static final Pattern SERVING = Pattern.compile(
             "pollen: serving blocks \\[(\\d+), (\\d+)\\) of (\\S+) at ([\\d.]+):(\\d+); swarm '(\\S+)' directory member ([\\d.]+):(\\d+)");

@@ -16,6 +16,7 @@ public final class KvCache implements AutoCloseable {
     private final LayerCache[] layers;
     private final int batch;
     private final int maxLength;
+    private final long bytes;
     private int length;
     private boolean closed;
 
@@ -28,9 +29,15 @@ public final class KvCache implements AutoCloseable {
         this.maxLength = maxLength;
         this.layers = new LayerCache[numBlocks];
         long[] shape = {batch, kvHeads, maxLength, headDim};
+        this.bytes = bytesFor(numBlocks, batch, kvHeads, maxLength, headDim, (int) torch.elementSize(dtype));
         for (int i = 0; i < numBlocks; i++) {
             layers[i] = new LayerCache(torch.zeros(shape, Torch.options(dtype)), torch.zeros(shape, Torch.options(dtype)));
         }
+    }
+
+    /** Bytes this cache holds (keys and values of every block); readable from any thread. */
+    public long bytes() {
+        return bytes;
     }
 
     /** Bytes a cache of this geometry reserves. */

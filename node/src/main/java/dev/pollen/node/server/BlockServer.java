@@ -8,6 +8,8 @@ import dev.pollen.node.wire.Http2Windows;
 import dev.pollen.node.wire.TensorBridge;
 import dev.pollen.protocol.BlockRange;
 import dev.pollen.protocol.ModelInfo;
+import dev.pollen.inference.model.BlockSpan;
+import dev.pollen.protocol.MemoryUse;
 import dev.pollen.protocol.ServerInfo;
 import dev.pollen.protocol.ServerState;
 import dev.pollen.protocol.grpc.InfoResponse;
@@ -281,7 +283,18 @@ public final class BlockServer extends VerticleBase {
         return new ServerInfo(serverId, settings.model().name(), fingerprint, blocks, state, network.host(), port,
                 rates.effective(blocks.length()), rates.inferenceRps(), rates.forwardRps(), room.left(),
                 settings.compute().dtype().torchName(), settings.compute().quantization().label(), List.of(), VERSION, network.publicName(),
-                pinger == null ? Map.of() : pinger.estimates(), room.load());
+                pinger == null ? Map.of() : pinger.estimates(), room.load(), memory());
+    }
+
+    /** The process's memory by part; the weights and caches once the span is loaded and serving. */
+    private MemoryUse memory() {
+        BlockSpan current = span == null ? null : span.current();
+        return Memory.use(current == null ? 0 : current.matrixBytes(), sessions == null ? 0 : sessions.cacheBytes());
+    }
+
+    private static dev.pollen.protocol.grpc.MemoryUse memoryMessage(MemoryUse m) {
+        return dev.pollen.protocol.grpc.MemoryUse.newBuilder().setResidentBytes(m.resident()).setHeapUsedBytes(m.heapUsed())
+                .setHeapCommittedBytes(m.heapCommitted()).setJvmBytes(m.jvm()).setWeightsBytes(m.weights()).setCacheBytes(m.caches()).build();
     }
 
     private InfoResponse info() {
@@ -292,6 +305,7 @@ public final class BlockServer extends VerticleBase {
                 .setNumBlocks(config.numLayers()).setHiddenSize(config.hiddenSize())
                 .setComputeDtype(TensorBridge.dtype(settings.compute().dtype())).setCacheTokensLeft(room.left())
                 .setOpenSessions(room.open()).setSessionsLeft(room.sessionsLeft()).setQueuedSessions(room.queued())
+                .setMemory(memoryMessage(memory()))
                 .setMaxLength(settings.limits().maxLength()).setMaxBatch(settings.limits().maxBatch())
                 .setMaxMessageBytes(settings.network().maxMessageBytes()).setVersion(VERSION)
                 .setState(announcer.state().name()).setInferenceRps(rates.inferenceRps())

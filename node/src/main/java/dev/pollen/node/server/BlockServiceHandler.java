@@ -34,7 +34,8 @@ public final class BlockServiceHandler {
 
     /** The largest bandwidth probe a server answers. */
     public static final int MAX_ECHO_BYTES = 16 << 20;
-    private static final ByteString ECHO = ByteString.copyFrom(new byte[MAX_ECHO_BYTES]);
+    /** The filler of echoes: one 64 KiB chunk repeated (a rope), not 16 MiB of heap held for the process's life. */
+    private static final ByteString ECHO = repeated(ByteString.copyFrom(new byte[64 << 10]), MAX_ECHO_BYTES);
 
     private final InferenceSessions sessions;
     private final StepPipeline pipeline;
@@ -49,6 +50,14 @@ public final class BlockServiceHandler {
         this.pipeline = pipeline;
         this.info = info;
         this.push = push;
+    }
+
+    private static ByteString repeated(ByteString chunk, int bytes) {
+        ByteString out = chunk;
+        while (out.size() < bytes) {
+            out = out.concat(out);
+        }
+        return out.substring(0, bytes);
     }
 
     void bind(GrpcServer server) {

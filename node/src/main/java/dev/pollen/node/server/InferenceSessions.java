@@ -50,6 +50,11 @@ final class InferenceSessions {
         return sessions.size();
     }
 
+    /** Bytes the open sessions' attention caches hold. */
+    long cacheBytes() {
+        return sessions.values().stream().mapToLong(s -> s.cache.bytes()).sum();
+    }
+
     /** New sessions are refused from now on; open ones go on. */
     void drain() {
         draining = true;

@@ -126,7 +126,7 @@ class BusySwarmTest {
     }
 
     @Test
-    @DisplayName("a server's directory record announces its open, free and queued sessions")
+    @DisplayName("a server's directory record announces its open, free and queued sessions, and its memory by part")
     void recordAnnouncesLoad() throws Exception {
         SwarmClient client = new SwarmClient(vertx, directory, ServerFilter.ALL, Clock.systemUTC(), 16 << 20);
         try (InferenceSession session = new InferenceSession(client, client.model("tiny"), 32, 1, SessionOptions.defaults())) {
@@ -139,6 +139,15 @@ class BusySwarmTest {
                 record = server.record();
             }
             assertEquals(new dev.pollen.protocol.SessionLoad(1, 1, 0), record.load());
+            dev.pollen.protocol.MemoryUse memory = record.memory();
+            // Blocks [0, 2) of the tiny Llama in float32: per block q and o 64 x 64, k and v 64 x 32 (2 KV heads
+            // of 16), gate, up and down 64 x 160, 4 bytes each; one session of 32 tokens: keys and values,
+            // 2 blocks x 2 KV heads x 32 positions x 16 x 4 bytes.
+            assertEquals(2L * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 160) * 4, memory.weights(), memory.toString());
+            assertEquals(2L * 2 * 2 * 32 * 16 * 4, memory.caches(), memory.toString());
+            assertTrue(memory.resident() > memory.heapCommitted() + memory.jvm() && memory.jvm() > 0
+                    && memory.heapCommitted() >= memory.heapUsed()
+                    && memory.heapUsed() > 0, memory.toString());
         } finally {
             client.close();
         }
