@@ -13,9 +13,9 @@ import java.util.concurrent.Future;
 /**
  * One thread that runs the LM head for every session of a client, one request at a time. A
  * gateway generates for many sessions at once, each on its own thread; when each ran the head's
- * matrix product itself, every one of them brought its own team of LibTorch threads, and on a
- * 2-core machine 32 sessions kept 64 of them spinning: the gateway took 140 % of the CPU and the
- * whole demo swarm gave 20 tokens/s in all (`pollen bench load`, docs/benchmarks.md). Through one
+ * matrix product itself, every one of them brought its own team of LibTorch threads: on a 2-core
+ * machine, with 32 sessions, the load average reached 41, the gateway took 140 % of the CPU and
+ * the whole demo swarm gave 20 tokens/s in all (`pollen bench load`, docs/benchmarks.md). Through one
  * thread the head's work is the same, done without oversubscription. Each request is computed
  * alone (not stacked with others into one product), so a session's logits are bit for bit those
  * it gets when it is the only one.
