@@ -165,7 +165,7 @@ final class OpenAiApi {
             throw ApiException.invalid("'stream_options' must be an object.");
         }
         return new Completion(model, prompt, ids.length,
-                new TextSession.Request(prompt, specialTokens, 0, maxTokens, sampling, stops, true), stream, includeUsage);
+                new TextSession.Request(prompt, specialTokens, 0, maxTokens, sampling, stops, TextSession.Style.OPENAI, null), stream, includeUsage);
     }
 
     private static String prompt(Params params) {

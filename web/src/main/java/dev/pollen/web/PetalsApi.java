@@ -15,18 +15,20 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Petals' chat API, so that a client of the public Petals chat works unchanged: the WebSocket
- * {@code /api/v2/generate} (an inference session kept across requests) and the one-shot
- * {@code POST /api/v1/generate}. Errors are {@code {"ok":false,"traceback":"..."}}.
+ * Petals' chat API, answered as Petals' chat server answers it, so that its frontend works
+ * unchanged: the WebSocket {@code /api/v2/generate} (an inference session kept across requests)
+ * and the one-shot {@code POST /api/v1/generate}. Errors are {@code {"ok":false,"traceback":"..."}};
+ * on the WebSocket the session and the socket close after one.
  *
  * <p>On the WebSocket, a {@code generate} without a stop sequence answers with one message of
  * {@code max_new_tokens} tokens; with {@code stop_sequence} (or {@code extra_stop_sequences}) it
- * keeps generating, one message per {@code max_new_tokens} tokens, until the output contains one,
- * the model's end token, or the session's length. Text that would end inside a UTF-8 character is
- * held back until it is whole. Pollen's additions: {@code {"type":"stop"}} ends the running reply
- * after the current token (the last message still has {@code "stop":true});
- * {@code pollen_max_new_tokens} caps a reply that runs to a stop sequence; {@code seed} makes a
- * sampled reply repeatable.
+ * keeps generating, one message per {@code max_new_tokens} tokens, until the text so far ends with
+ * one or the model writes its end token ("</s>" is sent). A reply that outgrows the session fails
+ * with Petals' "Maximum length exceeded", which the frontend answers by reopening a longer session
+ * and replaying the dialogue. Pollen's additions (docs/web.md): {@code {"type":"stop"}} ends the
+ * running reply; {@code pollen_max_new_tokens} caps a reply that runs to a stop sequence;
+ * {@code seed} makes a sampled reply repeatable; a stop sequence of several tokens works with
+ * {@code extra_stop_sequences}.
  */
 final class PetalsApi {
     private static final Logger LOG = Logger.getLogger(PetalsApi.class.getName());
@@ -124,6 +126,9 @@ final class PetalsApi {
 
     /** What one Petals generate request asks for, resolved against its session. */
     record GenerateRequest(TextSession.Request request) {
+        /** More than any session holds: the session's length is what ends such a reply. */
+        private static final int UNBOUNDED = 1 << 24;
+
         static GenerateRequest of(Params params, TextSession session, String inputs, boolean oneShot) {
             boolean sample = params.bool("do_sample", false);
             double temperature = params.number("temperature", 1.0, 0, 100);
@@ -137,16 +142,19 @@ final class PetalsApi {
             if (stop != null && !stop.isEmpty()) {
                 stops.add(stop);
             }
-            stops.addAll(params.strings("extra_stop_sequences", MAX_STOP_SEQUENCES));
-            int room = session.maxLength() - session.length();
+            List<String> extra = params.strings("extra_stop_sequences", MAX_STOP_SEQUENCES);
+            stops.addAll(extra);
+            // Petals' chat server puts the stop sequence in place of the token that ended the reply
+            // with an extra stop sequence (it asks that the stop sequence be one token; Pollen takes any).
+            TextSession.Continuation continuation = stop != null && !stop.isEmpty() && !extra.isEmpty()
+                    ? new TextSession.Continuation(stop, extra) : null;
             int chunk;
-            int maxNew;
             if (params.has("max_new_tokens")) {
-                chunk = params.integer("max_new_tokens", 1, 1, session.maxLength());
+                chunk = params.integer("max_new_tokens", 1, 1, UNBOUNDED);
             } else if (params.has("max_length")) {
-                int inputTokens = inputs == null || inputs.isEmpty() ? 0
-                        : session.model().tokenizer().encode(inputs, session.length() == 0).length;
-                int maxLength = params.integer("max_length", 0, 1, session.maxLength());
+                // As in transformers' generate: the whole sequence, earlier turns included.
+                int inputTokens = inputs == null || inputs.isEmpty() ? 0 : session.model().tokenizer().encode(inputs, false).length;
+                int maxLength = params.integer("max_length", 0, 1, UNBOUNDED);
                 chunk = maxLength - session.length() - inputTokens;
                 if (chunk < 1) {
                     throw ApiException.tooLong("max_length " + maxLength + " leaves nothing to generate: the sequence already"
@@ -155,13 +163,16 @@ final class PetalsApi {
             } else {
                 throw ApiException.invalid("Give max_new_tokens or max_length.");
             }
+            int maxNew;
             if (stops.isEmpty() || oneShot) {
                 maxNew = chunk;
                 chunk = oneShot ? 0 : chunk;
             } else {
-                maxNew = params.integer("pollen_max_new_tokens", Math.max(1, room), 1, session.maxLength());
+                maxNew = params.integer("pollen_max_new_tokens", UNBOUNDED, 1, UNBOUNDED);
             }
-            return new GenerateRequest(new TextSession.Request(inputs, true, chunk, maxNew, sampling, stops, false));
+            // Petals' chat server loads its tokenizers with add_bos_token=False: no <s> before the first input.
+            return new GenerateRequest(new TextSession.Request(inputs, false, chunk, maxNew, sampling, stops,
+                    TextSession.Style.PETALS, oneShot ? null : continuation));
         }
 
         private static long seed(Params params) {
@@ -189,7 +200,7 @@ final class PetalsApi {
 
         void start() {
             ws.textMessageHandler(this::onMessage);
-            ws.binaryMessageHandler(b -> send(failure("Send JSON text messages, not binary ones.")));
+            ws.binaryMessageHandler(b -> enqueue(() -> fail("Send JSON text messages, not binary ones.")));
             ws.exceptionHandler(e -> LOG.fine("WebSocket error: " + e.getMessage()));
             ws.closeHandler(v -> onClose());
         }
@@ -199,7 +210,7 @@ final class PetalsApi {
             try {
                 json = Params.parse(text).json();
             } catch (ApiException e) {
-                send(failure(e.getMessage()));
+                enqueue(() -> fail(e.getMessage()));
                 return;
             }
             String type = json.getValue("type") instanceof String t ? t : "";
@@ -233,13 +244,29 @@ final class PetalsApi {
                 if (!(e instanceof ApiException) && !(e instanceof IllegalArgumentException)) {
                     LOG.log(Level.INFO, "A generate request failed: " + message(e));
                 }
-                send(failure(message(e)));
+                fail(message(e));
             }
+        }
+
+        /** As Petals' server does: the error, then the session and the socket close. Runs as a queued task. */
+        private void fail(String message) {
+            if (closed) {
+                return;
+            }
+            send(failure(message));
+            closed = true;
+            stopRequested.set(true);
+            if (session != null) {
+                gateway.close(session);
+                session = null;
+            }
+            context.runOnContext(v -> ws.close((short) 1000, "The request failed"));
         }
 
         private void open(Params params) {
             ServedModel model = gateway.model(params.requiredString("model"));
-            int length = params.integer("max_length", model.maxLength(), 1, model.maxLength());
+            // A longer session than the model holds opens, and fails at the step that needs more (as in Petals).
+            int length = params.integer("max_length", model.maxLength(), 1, Integer.MAX_VALUE);
             if (session != null) {
                 gateway.close(session);
                 session = null;

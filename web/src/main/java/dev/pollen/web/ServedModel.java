@@ -96,16 +96,21 @@ public final class ServedModel implements AutoCloseable {
         return maxLength;
     }
 
-    /** Opens a session of at most {@code length} tokens (no servers are contacted until the first step). */
+    /**
+     * Opens a session of {@code length} tokens, or of the model's length when that is less (as
+     * Petals does, the session then fails at the step that needs more). No servers are contacted
+     * until the first step.
+     */
     public TextSession open(int length) {
-        if (length < 1 || length > maxLength) {
-            throw ApiException.invalid("max_length must be between 1 and " + maxLength + " for " + name + ", got " + length + ".");
+        if (length < 1) {
+            throw ApiException.invalid("max_length must be at least 1, got " + length + ".");
         }
+        int held = Math.min(length, maxLength);
         if (tuned == null) {
-            return new TextSession(this, model.session(length, 1, sessionOptions), length);
+            return new TextSession(this, model.session(held, 1, sessionOptions), held, length);
         }
-        TunedStepper stepper = TunedStepper.open(swarm, model.info(), tuned, length, 1, sessionOptions);
-        return new TextSession(this, model.session(stepper, stepper::failovers, stepper), length);
+        TunedStepper stepper = TunedStepper.open(swarm, model.info(), tuned, held, 1, sessionOptions);
+        return new TextSession(this, model.session(stepper, stepper::failovers, stepper), held, length);
     }
 
     @Override

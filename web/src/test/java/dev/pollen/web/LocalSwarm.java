@@ -46,8 +46,13 @@ final class LocalSwarm implements AutoCloseable {
 
     /** A swarm whose servers take sessions of up to {@code maxLength} tokens, its gateway's settings changed by {@code tune}. */
     LocalSwarm(String name, int maxLength, java.util.function.UnaryOperator<GatewaySettings> tune) throws Exception {
+        this(name, 256, maxLength, tune);
+    }
+
+    /** As above, with a model of {@code positions} positions. */
+    LocalSwarm(String name, int positions, int maxLength, java.util.function.UnaryOperator<GatewaySettings> tune) throws Exception {
         model = Path.of(System.getProperty("pollen.test.workdir", "target/test-work")).resolve(name);
-        ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 21), i -> { });
+        ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 21).withMaxPositions(positions), i -> { });
         InMemoryDirectory directory = new InMemoryDirectory(Clock.systemUTC());
         for (BlockRange span : List.of(BlockRange.of(0, 2), BlockRange.of(2, 4))) {
             BlockServer server = new BlockServer(ServerSettings.local(model, "tiny", span, new ServerSettings.Limits(8192, maxLength, 4, 16, Duration.ofMinutes(5)), 1 << 20), directory, i -> { });
@@ -95,6 +100,22 @@ final class LocalSwarm implements AutoCloseable {
                 }
                 return tokenizer.decode(out);
             }
+        }
+    }
+
+    /** Encodes as Petals' chat server does: no special tokens. */
+    long[] encode(String text) {
+        return gateway.model("tiny").tokenizer().encode(text, false);
+    }
+
+    /** The greedy continuation of {@code ids} by the model run locally: token ids, the end token included. */
+    long[] localGreedyIds(long[] ids, int maxNewTokens) {
+        try (Tokenizer tokenizer = Tokenizer.load(model); LocalModel local = LocalModel.load(model, DType.F32);
+             KvCache cache = local.blocks().newCache(1, ids.length + maxNewTokens)) {
+            long eos = tokenizer.eosTokenId().orElse(-1);
+            return local.generator(cache).generate(new long[][] {ids}, 0,
+                    new GenerationOptions(maxNewTokens, dev.pollen.inference.sampling.SamplingOptions.GREEDY,
+                            eos >= 0 ? new long[] {eos} : new long[0]), (step, t) -> true)[0];
         }
     }
 

@@ -7,7 +7,8 @@ import java.util.Arrays;
  * caches hold. A call feeds tokens at {@link #cached()} and generates; its last generated token is
  * returned but not fed (no step has needed its hidden state yet), so afterwards the caches hold
  * every token but that one, which is pending: the next call feeds it first.
- * {@code length() == cached() + (pending() ? 1 : 0)}.
+ * {@code length() == cached() + (pending() ? 1 : 0)}, unless {@link #replacePending} put several
+ * tokens in its place.
  *
  * <p>Not thread-safe: the session that owns it runs one call at a time.
  */
@@ -33,7 +34,7 @@ public final class CachedSequence {
         return tokens.length;
     }
 
-    /** Whether the last generated token still has to be fed. */
+    /** Whether tokens still have to be fed: the last generated one, or what replaced it. */
     public boolean pending() {
         return tokens.length > cached;
     }
@@ -70,6 +71,23 @@ public final class CachedSequence {
         System.arraycopy(fed, 0, grown, cached, fed.length);
         System.arraycopy(generated, 0, grown, cached + fed.length, generated.length);
         cached = cachedAfter(cached, fed.length, generated.length);
+        tokens = grown;
+    }
+
+    /**
+     * Puts {@code replacement} in place of the pending token: the next call feeds it first instead
+     * (Petals' chat keeps its stop sequence where the end token was, so the next turn reads
+     * "###Human:" rather than "</s>Human:").
+     *
+     * @throws IllegalStateException when no generated token is pending
+     */
+    public void replacePending(long[] replacement) {
+        if (tokens.length != cached + 1) {
+            throw new IllegalStateException("Only a pending generated token can be replaced; " + (tokens.length - cached)
+                    + " tokens are pending");
+        }
+        long[] grown = Arrays.copyOf(tokens, cached + replacement.length);
+        System.arraycopy(replacement, 0, grown, cached, replacement.length);
         tokens = grown;
     }
 

@@ -81,6 +81,11 @@ public record ModelSpec(String modelType, int hiddenSize, int numLayers, int num
                 maxPositions, scaling, tieEmbeddings, slidingWindow, dtype, seed);
     }
 
+    public ModelSpec withMaxPositions(int positions) {
+        return new ModelSpec(modelType, hiddenSize, numLayers, numHeads, numKvHeads, intermediateSize, vocabSize,
+                positions, ropeScaling, tieEmbeddings, slidingWindow, dtype, seed);
+    }
+
     public ModelSpec withVocab(int vocab) {
         return new ModelSpec(modelType, hiddenSize, numLayers, numHeads, numKvHeads, intermediateSize, vocab,
                 maxPositions, ropeScaling, tieEmbeddings, slidingWindow, dtype, seed);

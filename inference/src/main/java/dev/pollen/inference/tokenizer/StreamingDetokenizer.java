@@ -65,6 +65,11 @@ public final class StreamingDetokenizer {
         return newText.length() > prefixText.length() ? newText.substring(prefixText.length()) : "";
     }
 
+    /** Whether pushed tokens wait for more to finish a character: their text is not out yet. */
+    public boolean holding() {
+        return readOffset < windowLength;
+    }
+
     /** How many ids are kept for the next push; small unless characters stay unfinished. */
     int windowLength() {
         return windowLength;

@@ -64,4 +64,20 @@ class CachedSequenceTest {
         assertEquals(12, CachedSequence.cachedAfter(5, 3, 5));
         assertEquals(8, CachedSequence.cachedAfter(5, 3, 0));
     }
+
+    @Test
+    @DisplayName("puts several tokens in place of its pending one, feeds them first, and refuses when nothing is pending")
+    void replacesThePendingToken() {
+        CachedSequence sequence = new CachedSequence();
+        assertThrows(IllegalStateException.class, () -> sequence.replacePending(new long[] {5}));
+        sequence.record(new long[] {1, 2}, new long[] {7, 2});
+        sequence.replacePending(new long[] {30, 31, 32});
+        assertEquals(3, sequence.cached());
+        assertArrayEquals(new long[] {1, 2, 7, 30, 31, 32}, sequence.tokens());
+        assertArrayEquals(new long[] {30, 31, 32, 4}, sequence.feed(new long[] {4}));
+        assertThrows(IllegalStateException.class, () -> sequence.replacePending(new long[] {5}));
+        sequence.record(new long[] {30, 31, 32, 4}, new long[] {9});
+        assertEquals(7, sequence.cached());
+        assertArrayEquals(new long[] {1, 2, 7, 30, 31, 32, 4, 9}, sequence.tokens());
+    }
 }
