@@ -197,7 +197,10 @@ public final class TextSession implements AutoCloseable {
             return message + " (the session asked for " + asked + " tokens, and " + model.name() + " holds at most "
                     + model.maxLength() + ").";
         }
-        return message + " (open a longer session, up to " + model.maxLength() + " tokens for " + model.name() + ").";
+        if (maxLength < model.maxLength()) {
+            return message + " (open a longer session, up to " + model.maxLength() + " tokens for " + model.name() + ").";
+        }
+        return message + " (" + model.name() + " holds at most " + model.maxLength() + " tokens).";
     }
 
     @Override

@@ -188,8 +188,8 @@ class PetalsChatTest {
     @Test
     @DisplayName("the end token is sent as \"</s>\", and the session keeps the stop sequence in its place")
     void endOfText() throws Exception {
-        // A near-uniform sampler writes the end token now and then; seeds make it repeatable.
-        String stop = "### Human:";
+        // A near-uniform sampler (temperature 100) writes the end token now and then; seeds make it repeatable.
+        String stop = "###";
         int stopTokens = swarm.encode(stop).length;
         assertTrue(stopTokens >= 2, "a stop sequence of several tokens tells its tokens from the one token it replaces");
         String inputs = "Human: Say something.###Assistant:";
@@ -198,7 +198,7 @@ class PetalsChatTest {
             try (Ws ws = Ws.open(http, swarm.url("/api/v2/generate"))) {
                 ws.send(open(POSITIONS));
                 assertEquals(true, ws.next().getBoolean("ok"));
-                ws.send(generate(inputs).put("stop_sequence", stop).put("temperature", 100).put("seed", seed));
+                ws.send(generate(inputs).put("temperature", 100).put("seed", seed));
                 JsonObject[] end = new JsonObject[1];
                 int[] tokens = {0};
                 String reply = readReply(ws, end, tokens);
