@@ -10,7 +10,9 @@
 //
 // Chat page: picks the first model, sends "Hello, swarm", checks that the reply streams in (the assistant
 // bubble shows at least two different non-empty lengths while the page is generating), that the stop
-// sequence is not shown, then sends a second turn over the same WebSocket session.
+// sequence is not shown, then sends a second turn over the same WebSocket session. With LONG_CHAT set,
+// it goes on to ten turns whose dialogue outgrows the first session of 512 tokens: the page must open
+// a longer one and carry on, with no error and no notice.
 // Swarm page: waits for server rows and counts distinct data-server-id values.
 // Any console error or uncaught page error fails the run. Prints one JSON line; exit 0 on success, 1 on failure.
 
@@ -166,7 +168,7 @@ async function main() {
     if (await chat.$(".message.assistant.stopped")) throw new Error(`turn ${n}: the reply was cut off (interrupted)`);
     const reply = await chat.$$eval(".message.assistant", (els, k) => els[k - 1]?.textContent ?? "", n);
     if (!reply.trim()) throw new Error(`turn ${n}: the assistant bubble is empty after the reply ended`);
-    if (reply.includes("User:")) throw new Error(`turn ${n}: the stop sequence is shown in the reply: ${JSON.stringify(reply)}`);
+    if (reply.includes("###") || reply.includes("</s>")) throw new Error(`turn ${n}: the stop sequence is shown in the reply: ${JSON.stringify(reply)}`);
     const lengths = await chat.evaluate((k) => window.__e2e.lengths.filter((r) => r.turn === k).map((r) => r.n), n);
     const distinct = new Set(lengths).size;
     if (distinct < 2) {
@@ -191,14 +193,37 @@ async function main() {
   if (opens.length !== 1) throw new Error(`expected one open_inference_session, saw ${opens.length}`);
   if (opens[0].model !== model) throw new Error(`the session was opened for ${opens[0].model}, not ${model}`);
   if (generates.length !== 2) throw new Error(`expected two generate requests, saw ${generates.length}`);
-  if (generates[0].inputs !== "User: Hello, swarm\nAssistant:") {
+  if (opens[0].max_length !== 512) throw new Error(`the first session reserved ${opens[0].max_length} tokens, not 512`);
+  if (generates[0].inputs !== "Human: Hello, swarm###Assistant:") {
     throw new Error(`first inputs were ${JSON.stringify(generates[0].inputs)}`);
   }
-  // After a reply that ended with the stop sequence "\nUser:" the page continues after it.
-  if (!["\nUser: What can you do?\nAssistant:", " What can you do?\nAssistant:"].includes(generates[1].inputs)) {
+  // After a reply that ended with the stop sequence "###" the session holds it; otherwise the page sends it.
+  if (!["###Human: What can you do?###Assistant:", "Human: What can you do?###Assistant:"].includes(generates[1].inputs)) {
     throw new Error(`second inputs were ${JSON.stringify(generates[1].inputs)}`);
   }
   await chat.screenshot({ path: path.join(shotDir, "chat-2.png"), fullPage: true });
+
+  const replies = [first.reply, second.reply];
+  if (process.env.LONG_CHAT) {
+    const asks = [
+      "And it came to pass, when the people of the city saw the swarm, that they said one to another, Let us go up and see this thing which is come to pass.",
+      "Tell me of the servers that came and went in the night, and of the text that came out the same in the morning.",
+      "What did the client say when its server died in the middle of a word, and how did the reply go on?",
+      "Speak of the blocks that were hosted by many, and of the weakest span of the pipeline that was given help.",
+      "And what of the prompts that were tuned through the swarm, whose weights no server ever touched?",
+      "Tell me again, with many words, of the gateway that spoke both the tongue of Petals and the tongue of OpenAI.",
+      "How long is this conversation now, and does the model still remember what I asked at the beginning?",
+      "Give me one more verse before we part, of the volunteers who came from far away with their machines.",
+    ];
+    for (let i = 0; i < asks.length; i++) replies.push((await turn(i + 3, asks[i])).reply);
+    const allOpens = sockets.flatMap((s) => s.sent.filter((m) => m.type === "open_inference_session"));
+    const longer = allOpens.filter((m) => m.max_length > 512);
+    if (longer.length === 0) {
+      throw new Error(`ten turns never outgrew the first session of 512 tokens (sessions: ${JSON.stringify(allOpens.map((m) => m.max_length))})`);
+    }
+    log(`ten turns: sessions of ${JSON.stringify(allOpens.map((m) => m.max_length))} tokens`);
+    await chat.screenshot({ path: path.join(shotDir, "chat-long.png"), fullPage: true });
+  }
   await chat.close();
 
   // ------------------------------------------------------------ swarm page
@@ -245,6 +270,7 @@ async function main() {
       first_streamed_lengths: first.streamed_lengths,
       second_reply: second.reply,
       second_streamed_lengths: second.streamed_lengths,
+      replies,
       status: second.status,
       swarm_models: modelsShown,
       servers,

@@ -3,11 +3,20 @@
 //   -> {"type":"generate","inputs":"...", ...sampling...}            <- {"ok":true,"outputs":"piece","stop":false,"token_count":n} ... {"stop":true}
 //   -> {"type":"stop"}   (the server then ends the current reply with a stop:true message)
 // One session (one socket) is kept across the turns of a chat so the servers keep their attention cache.
+//
+// The dialogue is written as Petals' chat writes it: "Human: ...###Assistant: ...###", and a reply ends
+// at "###" (the default model learned to write it) or at the end token, which the server replaces by
+// "###" in the session. A session starts at 512 tokens (the servers reserve what a session may hold);
+// when the conversation outgrows it ("Maximum length exceeded") the page opens one four times longer,
+// up to the model's length, replays the dialogue and goes on with the reply; past the model's length it
+// leaves the oldest turns out of the replay.
 
-const STOP_SEQUENCE = "\nUser:";
+const STOP_SEQUENCE = "###";
 const EXTRA_STOP_SEQUENCES = ["</s>"];
 const ALL_STOPS = [STOP_SEQUENCE, ...EXTRA_STOP_SEQUENCES];
 const DEFAULT_MAX_LENGTH = 2048;
+const INITIAL_SESSION_LENGTH = 512;
+const MAX_REOPENS_PER_TURN = 8;
 const MODEL_RETRY_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +46,8 @@ let models = [];
 let session = null;
 /** Finished turns of this chat, replayed if a fresh session has to be opened: [{user, assistant}]. */
 let history = [];
+/** Tokens the next session reserves; grows when the conversation outgrows it. */
+let sessionLength = INITIAL_SESSION_LENGTH;
 /** The reply being generated: see startTurn(). */
 let turn = null;
 let pageHidden = false;
@@ -237,10 +248,11 @@ function ensureSession(model) {
       reject(e);
       return;
     }
-    const s = { ws, model: model.id, ready: false, turns: 0, closedOnPurpose: false, opening: { resolve, reject } };
+    const length = Math.min(sessionLength, model.max_length);
+    const s = { ws, model: model.id, length, ready: false, turns: 0, closedOnPurpose: false, opening: { resolve, reject } };
     session = s;
     ws.onopen = () => {
-      ws.send(JSON.stringify({ type: "open_inference_session", model: model.id, max_length: model.max_length }));
+      ws.send(JSON.stringify({ type: "open_inference_session", model: model.id, max_length: length }));
     };
     ws.onmessage = (ev) => onSocketMessage(s, ev);
     ws.onclose = (ev) => onSocketClose(s, ev);
@@ -272,7 +284,12 @@ function onSocketMessage(s, ev) {
   }
   if (!turn || turn.session !== s) return; // nothing is being generated: ignore stray messages
   if (!msg || !msg.ok) {
-    failTurn(msg?.traceback || "The server reported an error without a traceback.");
+    const traceback = msg?.traceback || "The server reported an error without a traceback.";
+    if (/Maximum length exceeded/.test(traceback) && !turn.stopRequested) {
+      outgrow(traceback);
+    } else {
+      failTurn(traceback);
+    }
     return;
   }
   onPiece(msg);
@@ -298,7 +315,7 @@ function onSocketClose(s, ev) {
 
 // ---------------------------------------------------------------- turns
 
-async function send() {
+function send() {
   const text = ui.prompt.value.replace(/\s+$/, "");
   if (!text.trim() || turn || document.body.dataset.state === "generating") return;
   const model = currentModel();
@@ -320,40 +337,47 @@ async function send() {
     tFirst: 0,
     tLast: 0,
     stopRequested: false,
+    reopens: 0,
   };
-  const myTurn = turn;
   setState("generating");
-  ui.status.textContent = "Opening a session…";
+  runTurn(turn, model);
+}
 
+/** What a session is sent for the turn: on a fresh session the dialogue so far, and the reply so far. */
+function turnInputs(s, t) {
+  let inputs = "";
+  if (s.turns === 0) {
+    inputs = history.map((h) => `Human: ${h.user}${STOP_SEQUENCE}Assistant:${h.assistant}${STOP_SEQUENCE}`).join("");
+  } else if (!s.endsWithStop) {
+    // The last reply was cut short before its stop sequence, which the dialogue needs.
+    inputs = STOP_SEQUENCE;
+  }
+  inputs += `Human: ${t.user}${STOP_SEQUENCE}Assistant:`;
+  return s.turns === 0 ? inputs + t.raw : inputs;
+}
+
+/** Opens a session if needed and asks it for the turn's reply (or the rest of it). */
+async function runTurn(t, model) {
+  ui.status.textContent = "Opening a session…";
   let s;
   try {
     s = await ensureSession(model);
   } catch (e) {
-    if (turn !== myTurn) return;
-    bubble.remove();
+    if (turn !== t) return;
+    t.bubble.remove();
     showError(e.message);
     turn = null;
     ui.status.textContent = "\u00a0";
     setState("idle");
     return;
   }
-  if (turn !== myTurn) return; // new chat / stop while opening
+  if (turn !== t) return; // new chat / stop while opening
 
-  // A fresh session after a lost connection replays the finished turns so the model keeps the context.
-  let inputs = "";
-  if (s.turns === 0 && history.length > 0) {
-    inputs = history.map((t, i) => `${i ? "\n" : ""}User: ${t.user}\nAssistant:${t.assistant}`).join("");
-  }
-  if (s.endsWithStop) {
-    // The last reply ended with the stop sequence "\nUser:", which the servers' caches already hold.
-    inputs += ` ${text}\nAssistant:`;
-  } else {
-    inputs += `${s.turns === 0 && history.length === 0 ? "" : "\n"}User: ${text}\nAssistant:`;
-  }
+  const inputs = turnInputs(s, t);
   s.turns += 1;
-  myTurn.session = s;
-  myTurn.t0 = performance.now();
-  ui.status.textContent = "Waiting for the first token…";
+  t.session = s;
+  if (!t.raw) t.t0 = performance.now();
+  ui.status.textContent = t.raw ? "Continuing the reply in a longer session…" : "Waiting for the first token…";
 
   const request = {
     type: "generate",
@@ -363,11 +387,45 @@ async function send() {
     extra_stop_sequences: EXTRA_STOP_SEQUENCES,
     ...samplingParams(),
   };
+  if (t.raw) {
+    // What is left of the reply's token budget.
+    request.pollen_max_new_tokens = Math.max(1, request.pollen_max_new_tokens - t.tokens);
+  }
   try {
     s.ws.send(JSON.stringify(request));
   } catch (e) {
     failTurn(`Could not send the request: ${e.message}`);
   }
+}
+
+/**
+ * The conversation outgrew its session: open a longer one (up to the model's length) or, at the
+ * model's length, leave the oldest turns out, and replay the dialogue to go on with the reply.
+ */
+function outgrow(traceback) {
+  const t = turn;
+  const model = currentModel();
+  const s = t.session;
+  closeSession();
+  if (!model || t.reopens >= MAX_REOPENS_PER_TURN) {
+    failTurn(traceback);
+    return;
+  }
+  t.reopens += 1;
+  if (s.length < model.max_length) {
+    sessionLength = Math.min(s.length * 4, model.max_length);
+  } else if (history.length > 0) {
+    const dropped = Math.ceil(history.length / 2);
+    history = history.slice(dropped);
+    showNotice(
+      `The conversation is longer than the model's ${model.max_length} tokens: its first ${dropped} ` +
+        `turn${dropped === 1 ? " is" : "s are"} left out of what the model sees from now on.`,
+    );
+  } else {
+    failTurn(`${traceback}\nThis message and its reply do not fit the model's ${model.max_length} tokens; send a shorter one.`);
+    return;
+  }
+  runTurn(t, model);
 }
 
 function onPiece(msg) {
@@ -417,7 +475,9 @@ function finishTurn({ interrupted = false }) {
   if (t.stopRequested || interrupted) t.bubble.classList.add("stopped");
   if (!t.bubble.textContent && interrupted) t.bubble.remove();
   if (t.raw || !interrupted) history.push({ user: t.user, assistant: replyForHistory(t.raw) });
-  if (t.session) t.session.endsWithStop = t.raw.endsWith(STOP_SEQUENCE);
+  // A reply that ended at "###" or at the end token (which the server replaced by "###") leaves the
+  // session after the stop sequence.
+  if (t.session) t.session.endsWithStop = ALL_STOPS.some((stop) => t.raw.endsWith(stop));
   const parts = [`Last reply: ${t.tokens} tokens` + (t.tLast > t.t0 ? ` in ${formatSeconds(t.tLast - t.t0)}` : "")];
   parts.push(speedText(t));
   if (t.tFirst) parts.push(`first token after ${formatSeconds(t.tFirst - t.t0)}`);
@@ -468,6 +528,7 @@ function newChat() {
     turn = null;
   }
   history = [];
+  sessionLength = INITIAL_SESSION_LENGTH;
   ui.messages.querySelectorAll(".message").forEach((el) => el.remove());
   ui.emptyHint.hidden = false;
   ui.status.textContent = "\u00a0";
@@ -480,6 +541,7 @@ function changeModel() {
   const hadChat = ui.messages.querySelector(".message") !== null;
   closeSession();
   history = [];
+  sessionLength = INITIAL_SESSION_LENGTH;
   if (hadChat) showNotice(`Switched to ${ui.model.value}. The next message starts a new conversation.`);
 }
 

@@ -7,20 +7,24 @@ import dev.pollen.inference.make.ModelSpec;
 import dev.pollen.inference.tokenizer.Tokenizer;
 import dev.pollen.inference.tokenizer.TokenizerWriter;
 import dev.pollen.inference.train.LanguageModelTrainer;
+import io.vertx.core.json.JsonObject;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = {"Train a small Llama-architecture model from scratch on a text file, in this process.",
+        description = {"Train a small Llama-architecture model from scratch on a text file, or go on training one (--from), "
+                + "in this process.",
                 "First a byte-level BPE tokenizer is learned from the text, then every weight with AdamW. It writes a " +
                 "Hugging Face checkpoint (config.json, model.safetensors, tokenizer.json, tokenizer_config.json) and " +
                 "reports the held-out loss and perplexity.",
@@ -34,6 +38,11 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Where the checkpoint goes.")
     Path out;
+
+    @Option(names = "--from", paramLabel = "DIR", description = "Go on training this checkpoint (its weights, shapes and "
+            + "tokenizer; --context sets its new max_position_embeddings) instead of starting from random weights and a new "
+            + "tokenizer. The shape options are then ignored.")
+    Path from;
 
     @Option(names = "--vocab", defaultValue = "4096", description = "Tokenizer vocabulary size (default: ${DEFAULT-VALUE}).")
     int vocab;
@@ -104,13 +113,18 @@ final class TrainCommand implements Callable<Integer> {
         String training = corpus.substring(0, split);
         String held = corpus.substring(split + 1);
 
-        ModelSpec modelSpec = new ModelSpec("llama", hidden, layers, heads, kvHeads, intermediate, vocab, context,
-                RopeScaling.NONE, true, 0, DType.BF16, seed);
-        err.println("pollen: writing a " + layers + "-block, hidden " + hidden + " Llama to " + out);
-        ModelMaker.write(out, modelSpec, i -> { });
-        err.println("pollen: learning a " + vocab + "-token byte-level BPE from " + text + " (" + corpus.length() + " chars)");
-        err.flush();
-        TokenizerWriter.writeByteLevelBpe(out, vocab, true, TokenizerWriter.DEFAULT_CHAT_TEMPLATE, training);
+        if (from != null) {
+            continueFrom(from, out, context);
+            err.println("pollen: going on training " + from + " in " + out + " with a context of " + context + " tokens");
+        } else {
+            ModelSpec modelSpec = new ModelSpec("llama", hidden, layers, heads, kvHeads, intermediate, vocab, context,
+                    RopeScaling.NONE, true, 0, DType.BF16, seed);
+            err.println("pollen: writing a " + layers + "-block, hidden " + hidden + " Llama to " + out);
+            ModelMaker.write(out, modelSpec, i -> { });
+            err.println("pollen: learning a " + vocab + "-token byte-level BPE from " + text + " (" + corpus.length() + " chars)");
+            err.flush();
+            TokenizerWriter.writeByteLevelBpe(out, vocab, true, TokenizerWriter.DEFAULT_CHAT_TEMPLATE, training);
+        }
         long[] trainTokens;
         long[] heldTokens;
         try (Tokenizer tokenizer = Tokenizer.load(out)) {
@@ -129,12 +143,27 @@ final class TrainCommand implements Callable<Integer> {
                     if (step % 5 == 0 || step == steps) {
                         progress.update(step, String.format("loss %.3f", smoothed[0]));
                     }
-                });
+                }, from == null);
         outWriter.printf("pollen: %d parameters trained in %.0f s; training loss %.3f, held-out loss %.3f nats per token,"
                         + " perplexity %.1f%n", result.parameters(), result.seconds(), result.trainLoss(), result.heldOutLoss(),
                 result.heldOutPerplexity());
         outWriter.flush();
         return 0;
+    }
+
+    /** Copies the checkpoint in {@code from} to {@code out} with its context set to {@code context} tokens. */
+    private static void continueFrom(Path from, Path out, int context) throws IOException {
+        Path config = from.resolve("config.json");
+        if (!Files.isRegularFile(config)) {
+            throw new IllegalArgumentException("--from " + from + " holds no config.json: name a checkpoint directory");
+        }
+        Files.createDirectories(out);
+        JsonObject json = new JsonObject(Files.readString(config));
+        json.put("max_position_embeddings", context);
+        Files.writeString(out.resolve("config.json"), json.encodePrettily() + "\n");
+        for (String file : List.of("model.safetensors", "tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(from.resolve(file), out.resolve(file), StandardCopyOption.REPLACE_EXISTING);
+        }
     }
 
     /** Encodes line by line (the tokenizer's input stays small), as one stream with no special tokens. */

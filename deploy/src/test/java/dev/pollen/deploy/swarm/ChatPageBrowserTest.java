@@ -1,9 +1,7 @@
 package dev.pollen.deploy.swarm;
 
+import dev.pollen.deploy.DefaultModelAccess;
 import dev.pollen.deploy.process.ServerProcess;
-import dev.pollen.inference.checkpoint.DType;
-import dev.pollen.inference.make.ModelMaker;
-import dev.pollen.inference.make.ModelSpec;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -21,10 +19,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The pages as a person uses them: three server processes and a `pollen web` process, and
- * Debian's Chromium driven by Playwright (both installed by web/src/test/browser/install.sh when
- * missing) opening the chat page, sending a prompt, watching tokens stream in, and opening the
- * swarm page to see every server. Screenshots land in deploy/target/screenshots.
+ * The pages as a person uses them: three server processes serving the default model and a
+ * `pollen web` process, and Debian's Chromium driven by Playwright (both installed by
+ * web/src/test/browser/install.sh when missing) opening the chat page, holding a conversation of
+ * ten turns that outgrows its first session of 512 tokens, watching tokens stream in, and opening
+ * the swarm page to see every server. Screenshots land in deploy/target/screenshots.
  */
 @DisplayName("The chat and swarm pages in a real browser")
 class ChatPageBrowserTest {
@@ -33,12 +32,11 @@ class ChatPageBrowserTest {
     private static final int HAZELCAST_PORT = 6301;
 
     @Test
-    @DisplayName("a prompt streams a reply on the chat page, a second turn follows, and the swarm page lists the three servers")
+    @DisplayName("replies stream on the chat page, ten turns outgrow a 512-token session without an error, and the swarm page lists the three servers")
     void chatAndSwarmPages() throws Exception {
         run(List.of("bash", BROWSER.resolve("install.sh").toString()), Map.of(), 15);
 
-        Path model = TestSwarm.WORK.resolve("browser-llama");
-        ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 23), i -> { });
+        Path model = DefaultModelAccess.directory();
         String swarm = "browser-" + ProcessHandle.current().pid();
         List<ServerProcess> servers = new ArrayList<>();
         Path logs = TestSwarm.WORK.resolve("logs");
@@ -55,7 +53,7 @@ class ChatPageBrowserTest {
             try (GatewayProcess web = GatewayProcess.start(logs, model, swarm, member)) {
                 Path screenshots = ROOT.resolve("deploy/target/screenshots");
                 Result e2e = run(List.of("node", BROWSER.resolve("e2e.mjs").toString(), web.url(), screenshots.toString()),
-                        Map.of("EXPECT_SERVERS", "3"), 5);
+                        Map.of("EXPECT_SERVERS", "3", "LONG_CHAT", "1", "E2E_TIMEOUT_MS", "400000"), 8);
                 assertEquals(0, e2e.exitCode(), "the browser check failed:\n" + e2e.output() + "\ngateway log:\n" + web.logTail());
                 assertTrue(Files.size(screenshots.resolve("chat.png")) > 0);
                 assertTrue(Files.size(screenshots.resolve("swarm.png")) > 0);

@@ -74,6 +74,16 @@ public final class LanguageModelTrainer {
      */
     public static Result train(Path dir, long[] tokens, long[] heldOut, Settings settings, DType saveAs, Listener listener)
             throws IOException {
+        return train(dir, tokens, heldOut, settings, saveAs, listener, true);
+    }
+
+    /**
+     * Trains the checkpoint in {@code dir} on {@code tokens}, from fresh weights ({@code fresh}) or
+     * from the weights it has (continued training, e.g. on longer sequences), measures
+     * {@code heldOut}, and writes the weights back in {@code saveAs}.
+     */
+    public static Result train(Path dir, long[] tokens, long[] heldOut, Settings settings, DType saveAs, Listener listener,
+                               boolean fresh) throws IOException {
         if (tokens.length < settings.length() + 2) {
             throw new IllegalArgumentException("The corpus has " + tokens.length + " tokens, fewer than one sequence of "
                     + settings.length());
@@ -94,7 +104,9 @@ public final class LanguageModelTrainer {
             parameters.addAll(blocks.parameters());
             long count = 0;
             for (Tensor p : parameters) {
-                initialize(p);
+                if (fresh) {
+                    initialize(p);
+                }
                 p.set_requires_grad(true);
                 count += p.numel();
             }
