@@ -7,7 +7,10 @@ import dev.pollen.node.cluster.SwarmCluster;
 import dev.pollen.node.server.BlockServer;
 import dev.pollen.node.server.ServerSettings;
 import dev.pollen.protocol.BlockRange;
+import dev.pollen.protocol.trust.ServerIdentity;
 import dev.pollen.scheduler.directory.HazelcastDirectory;
+import dev.pollen.scheduler.directory.ServerDirectory;
+import dev.pollen.scheduler.directory.VerifyingDirectory;
 import io.vertx.core.Vertx;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -62,6 +65,11 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--lite", description = "Join as a lite directory member: holds no directory data, so leaving moves none.")
     boolean lite;
+
+    @Option(names = "--identity", paramLabel = "FILE", description = "This server's Ed25519 key pair, made there (readable by "
+            + "its owner only) on first use; the server id derives from it and the server signs its directory record with it "
+            + "(default: a new key pair for this process, so a new id on every start).")
+    Path identityFile;
 
     @Option(names = "--public-name", defaultValue = "", description = "A name for the swarm page.")
     String publicName;
@@ -166,11 +174,13 @@ final class ServeCommand implements Callable<Integer> {
             t.setDaemon(true);
             return t;
         });
-        HazelcastDirectory directory = new HazelcastDirectory(hazelcast, blocking);
+        // Any directory member can write any record: read only those their servers signed.
+        ServerDirectory directory = new VerifyingDirectory(new HazelcastDirectory(hazelcast, blocking));
         Progress progress = new Progress(spec.commandLine().getErr(), "Loading blocks",
                 settings.placement().length());
         int[] loaded = {0};
-        BlockServer server = new BlockServer(settings, directory, i -> progress.update(++loaded[0]));
+        ServerIdentity identity = identityFile == null ? ServerIdentity.generate() : ServerIdentity.loadOrCreate(identityFile);
+        BlockServer server = new BlockServer(settings, directory, i -> progress.update(++loaded[0]), identity);
         String deployment;
         try {
             deployment = vertx.deployVerticle(server).await(10, TimeUnit.MINUTES);

@@ -5,14 +5,18 @@ import dev.pollen.node.cluster.SwarmCluster;
 import dev.pollen.protocol.ModelInfo;
 import dev.pollen.protocol.ServerInfo;
 import dev.pollen.protocol.SessionLoad;
+import dev.pollen.protocol.trust.RecordVerifier;
 import dev.pollen.scheduler.directory.HazelcastDirectory;
 import dev.pollen.scheduler.selection.BlockSelection;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
 import java.io.PrintWriter;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -36,7 +40,18 @@ final class SwarmCommand implements Callable<Integer> {
         try {
             HazelcastDirectory directory = new HazelcastDirectory(client, executor);
             List<ModelInfo> models = directory.models().toCompletableFuture().get(10, TimeUnit.SECONDS);
-            List<ServerInfo> servers = directory.allServers().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            // Anyone who reaches the directory can write a record: list only those their servers signed.
+            RecordVerifier verifier = new RecordVerifier();
+            List<ServerInfo> servers = new ArrayList<>();
+            Map<RecordVerifier.Verdict, Integer> ignored = new EnumMap<>(RecordVerifier.Verdict.class);
+            for (ServerInfo record : directory.allServers().toCompletableFuture().get(10, TimeUnit.SECONDS)) {
+                RecordVerifier.Verdict verdict = verifier.check(record);
+                if (verdict == RecordVerifier.Verdict.VALID) {
+                    servers.add(record);
+                } else {
+                    ignored.merge(verdict, 1, Integer::sum);
+                }
+            }
             if (models.isEmpty()) {
                 out.println("The swarm '" + swarm + "' serves no model yet.");
             }
@@ -66,6 +81,8 @@ final class SwarmCommand implements Callable<Integer> {
                             + " and its outputs differ from any one of them by the rounding of each)");
                 }
             }
+            ignored.forEach((verdict, count) -> out.printf("ignored %d record%s of the directory: %s%n", count,
+                    count == 1 ? "" : "s", verdict.reason()));
         } finally {
             executor.shutdown();
             client.shutdown();

@@ -1,5 +1,7 @@
 package dev.pollen.protocol;
 
+import dev.pollen.protocol.trust.RecordSeal;
+
 import java.io.Serializable;
 import java.util.List;
 import java.util.Map;
@@ -32,12 +34,13 @@ import java.util.Objects;
  * @param nextRttSeconds    measured round-trip times to servers of its next blocks, by server id
  * @param load              its inference sessions: open, room left, waiting
  * @param memory            its resident memory by part
+ * @param seal              its server's signature over the rest ({@link RecordSeal#NONE} when unsigned)
  */
 public record ServerInfo(String serverId, String model, String modelFingerprint, BlockRange blocks, ServerState state,
                          String host, int port, double throughput, double inferenceRps, double forwardRps,
                          long cacheTokensLeft, String dtype, String quant, List<String> adapters, String version,
                          String publicName, Map<String, Double> nextRttSeconds, SessionLoad load,
-                         MemoryUse memory) implements Serializable {
+                         MemoryUse memory, RecordSeal seal) implements Serializable {
     public ServerInfo {
         Objects.requireNonNull(serverId, "serverId");
         Objects.requireNonNull(model, "model");
@@ -63,6 +66,16 @@ public record ServerInfo(String serverId, String model, String modelFingerprint,
         nextRttSeconds = Map.copyOf(Objects.requireNonNullElse(nextRttSeconds, Map.of()));
         load = Objects.requireNonNullElse(load, SessionLoad.UNKNOWN);
         memory = Objects.requireNonNullElse(memory, MemoryUse.UNKNOWN);
+        seal = Objects.requireNonNullElse(seal, RecordSeal.NONE);
+    }
+
+    /** An unsigned record. */
+    public ServerInfo(String serverId, String model, String modelFingerprint, BlockRange blocks, ServerState state,
+                      String host, int port, double throughput, double inferenceRps, double forwardRps,
+                      long cacheTokensLeft, String dtype, String quant, List<String> adapters, String version,
+                      String publicName, Map<String, Double> nextRttSeconds, SessionLoad load, MemoryUse memory) {
+        this(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps, forwardRps,
+                cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, load, memory, RecordSeal.NONE);
     }
 
     /** A record that says nothing about its session load and memory. */
@@ -71,7 +84,8 @@ public record ServerInfo(String serverId, String model, String modelFingerprint,
                       long cacheTokensLeft, String dtype, String quant, List<String> adapters, String version,
                       String publicName, Map<String, Double> nextRttSeconds) {
         this(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps, forwardRps,
-                cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, SessionLoad.UNKNOWN, MemoryUse.UNKNOWN);
+                cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, SessionLoad.UNKNOWN, MemoryUse.UNKNOWN,
+                RecordSeal.NONE);
     }
 
     /** A record for simulations and tests: only what the algorithms read. */
@@ -83,6 +97,14 @@ public record ServerInfo(String serverId, String model, String modelFingerprint,
     public String address() {
         return host + ":" + port;
     }
+
+    /** The same record with its server's signature (what {@link dev.pollen.protocol.trust.ServerIdentity#seal} makes). */
+    public ServerInfo withSeal(RecordSeal newSeal) {
+        return new ServerInfo(serverId, model, modelFingerprint, blocks, state, host, port, throughput, inferenceRps,
+                forwardRps, cacheTokensLeft, dtype, quant, adapters, version, publicName, nextRttSeconds, load, memory, newSeal);
+    }
+
+    // The copies below change what the record says, so they are unsigned.
 
     public ServerInfo withState(ServerState newState) {
         return new ServerInfo(serverId, model, modelFingerprint, blocks, newState, host, port, throughput, inferenceRps,

@@ -3,6 +3,7 @@ package dev.pollen.node.client;
 import com.hazelcast.core.HazelcastInstance;
 import dev.pollen.node.cluster.SwarmCluster;
 import dev.pollen.scheduler.directory.HazelcastDirectory;
+import dev.pollen.scheduler.directory.VerifyingDirectory;
 import dev.pollen.scheduler.routing.ServerFilter;
 import io.vertx.core.Vertx;
 
@@ -47,7 +48,8 @@ public final class SwarmConnection implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        return new SwarmConnection(vertx, hazelcast, worker, new SwarmClient(vertx, new HazelcastDirectory(hazelcast, worker),
+        return new SwarmConnection(vertx, hazelcast, worker, new SwarmClient(vertx,
+                new VerifyingDirectory(new HazelcastDirectory(hazelcast, worker)),
                 filter, Clock.systemUTC(), MAX_MESSAGE_BYTES));
     }
 

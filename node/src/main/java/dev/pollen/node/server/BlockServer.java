@@ -11,6 +11,8 @@ import dev.pollen.protocol.ModelInfo;
 import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.protocol.MemoryUse;
 import dev.pollen.protocol.ServerInfo;
+import dev.pollen.protocol.trust.RecordVerifier;
+import dev.pollen.protocol.trust.ServerIdentity;
 import dev.pollen.protocol.ServerState;
 import dev.pollen.protocol.grpc.InfoResponse;
 import dev.pollen.scheduler.directory.ServerDirectory;
@@ -30,7 +32,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.IntConsumer;
 import java.util.logging.Logger;
@@ -58,7 +59,8 @@ public final class BlockServer extends VerticleBase {
     private final ServerSettings settings;
     private final ServerDirectory directory;
     private final IntConsumer loadProgress;
-    private final String serverId = UUID.randomUUID().toString();
+    private final ServerIdentity identity;
+    private final String serverId;
     private ComputeWorker compute;
     private ModelConfig config;
     private String fingerprint;
@@ -80,10 +82,18 @@ public final class BlockServer extends VerticleBase {
     private int pingRounds;
     private boolean pinging;
 
+    /** A server with a key pair of its own for this process. */
     public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress) {
+        this(settings, directory, loadProgress, ServerIdentity.generate());
+    }
+
+    /** A server that is {@code identity}: its id derives from the key, and it signs its directory record with it. */
+    public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress, ServerIdentity identity) {
         this.settings = settings;
         this.directory = directory;
         this.loadProgress = loadProgress;
+        this.identity = identity;
+        this.serverId = identity.serverId();
     }
 
     public String serverId() {
@@ -150,8 +160,11 @@ public final class BlockServer extends VerticleBase {
                             settings.limits().maxQueued());
                     // Clients route around full servers: say so now, not an announce period later.
                     room.onFullChanged(() -> context.runOnContext(v -> refreshLoadSoon()));
-                    announcer = new Announcer(vertx, context, directory, this::record, settings.network().announcePeriod(),
-                            settings.network().recordTimeToLive());
+                    Duration timeToLive = settings.network().recordTimeToLive();
+                    Duration validFor = timeToLive.compareTo(RecordVerifier.MAX_VALIDITY) < 0 ? timeToLive
+                            : RecordVerifier.MAX_VALIDITY;
+                    announcer = new Announcer(vertx, context, directory, state -> identity.seal(record(state), validFor),
+                            settings.network().announcePeriod(), timeToLive);
                     LOG.info("Loading blocks " + blocks + " of " + settings.model().name() + " (" + config.numLayers()
                             + " blocks) from " + settings.model().dir());
                     return announcer.announce(ServerState.JOINING).compose(v -> load(blocks));

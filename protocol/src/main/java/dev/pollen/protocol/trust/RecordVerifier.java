@@ -1,0 +1,134 @@
+package dev.pollen.protocol.trust;
+
+import dev.pollen.protocol.ServerInfo;
+
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.security.spec.X509EncodedKeySpec;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongSupplier;
+import java.util.logging.Logger;
+
+/**
+ * Checks the directory records a client, gateway or server reads: a record counts only when it is
+ * signed, by the key its server id derives from, over exactly what it says, has not expired, does
+ * not claim to hold for longer than {@link #MAX_VALIDITY}, and is not older than a record of the
+ * same server already seen (a replay). Every other record is ignored, and said once in the log.
+ *
+ * <p>Hazelcast's open-source edition lets any member write any entry, so the directory itself
+ * cannot be trusted; the signatures can. Thread-safe.
+ */
+public final class RecordVerifier {
+    private static final Logger LOG = Logger.getLogger(RecordVerifier.class.getName());
+    /** How far the clocks of a server and a reader may disagree. */
+    public static final Duration CLOCK_SKEW = Duration.ofSeconds(60);
+    /** The longest a record may say it holds: a copied record stops working after this. */
+    public static final Duration MAX_VALIDITY = Duration.ofHours(1);
+    /** Entries kept for replay checks and for saying things once, before the oldest are dropped. */
+    private static final int MEMORY = 100_000;
+
+    /** Why a record counts or not. */
+    public enum Verdict {
+        VALID("valid"),
+        UNSIGNED("it is not signed"),
+        WRONG_ID("its server id is not the one its key gives: it claims another server's name"),
+        FORGED("its signature does not match what it says (changed after signing, or signed by another key)"),
+        EXPIRED("it expired"),
+        TOO_LONG("it claims to hold for longer than " + MAX_VALIDITY.toMinutes() + " minutes"),
+        REPLAYED("a newer record of the same server was seen: this is an old one replayed");
+
+        private final String reason;
+
+        Verdict(String reason) {
+            this.reason = reason;
+        }
+
+        public String reason() {
+            return reason;
+        }
+    }
+
+    private record Seen(long sequence, long expiresAtMillis) {
+    }
+
+    private final LongSupplier clock;
+    private final Map<String, Seen> latest = new ConcurrentHashMap<>();
+    private final Set<String> said = ConcurrentHashMap.newKeySet();
+
+    public RecordVerifier() {
+        this(System::currentTimeMillis);
+    }
+
+    /** @param clock milliseconds since the epoch */
+    public RecordVerifier(LongSupplier clock) {
+        this.clock = clock;
+    }
+
+    /** The records that count, in their order; the others are logged once each. */
+    public List<ServerInfo> filter(List<ServerInfo> records) {
+        List<ServerInfo> valid = new ArrayList<>(records.size());
+        for (ServerInfo record : records) {
+            Verdict verdict = check(record);
+            if (verdict == Verdict.VALID) {
+                valid.add(record);
+            } else if (said.size() < MEMORY && said.add(record.serverId() + " " + verdict + " " + record.address())) {
+                LOG.warning("Ignoring the directory record of server " + record.serverId() + " at " + record.address()
+                        + " (blocks " + record.blocks() + " of " + record.model() + "): " + verdict.reason() + ".");
+            }
+        }
+        return valid;
+    }
+
+    /** Whether {@code record} counts, and why not. A valid record raises the bar for later ones of its server. */
+    public Verdict check(ServerInfo record) {
+        RecordSeal seal = record.seal();
+        if (!seal.signed()) {
+            return Verdict.UNSIGNED;
+        }
+        byte[] publicKey = seal.publicKey();
+        if (!ServerIdentity.idOf(publicKey).equals(record.serverId())) {
+            return Verdict.WRONG_ID;
+        }
+        long now = clock.getAsLong();
+        if (seal.expiresAtMillis() + CLOCK_SKEW.toMillis() < now) {
+            return Verdict.EXPIRED;
+        }
+        if (seal.expiresAtMillis() - now > MAX_VALIDITY.plus(CLOCK_SKEW).toMillis()) {
+            return Verdict.TOO_LONG;
+        }
+        Seen seen = latest.get(record.serverId());
+        if (seen != null && seal.sequence() < seen.sequence()) {
+            return Verdict.REPLAYED;
+        }
+        byte[] bytes = RecordSigning.signedBytes(record, publicKey, seal.sequence(), seal.expiresAtMillis());
+        if (!valid(publicKey, bytes, seal.signature())) {
+            return Verdict.FORGED;
+        }
+        if (latest.size() >= MEMORY) {
+            latest.values().removeIf(s -> s.expiresAtMillis() + CLOCK_SKEW.toMillis() < now);
+        }
+        latest.merge(record.serverId(), new Seen(seal.sequence(), seal.expiresAtMillis()),
+                (a, b) -> a.sequence() >= b.sequence() ? a : b);
+        return Verdict.VALID;
+    }
+
+    /** Whether {@code signature} is {@code publicKey}'s Ed25519 signature of {@code bytes}. */
+    static boolean valid(byte[] publicKey, byte[] bytes, byte[] signature) {
+        try {
+            PublicKey key = KeyFactory.getInstance("Ed25519").generatePublic(new X509EncodedKeySpec(publicKey));
+            Signature verifier = Signature.getInstance("Ed25519");
+            verifier.initVerify(key);
+            verifier.update(bytes);
+            return verifier.verify(signature);
+        } catch (GeneralSecurityException | IllegalArgumentException e) {
+            return false;
+        }
+    }
+}
