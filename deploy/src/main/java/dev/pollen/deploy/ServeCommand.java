@@ -7,7 +7,10 @@ import dev.pollen.node.cluster.SwarmCluster;
 import dev.pollen.node.server.BlockServer;
 import dev.pollen.node.server.ServerSettings;
 import dev.pollen.protocol.BlockRange;
+import dev.pollen.protocol.trust.Admission;
+import dev.pollen.protocol.trust.RecordVerifier;
 import dev.pollen.protocol.trust.ServerIdentity;
+import dev.pollen.protocol.trust.SwarmAuthority;
 import dev.pollen.scheduler.directory.HazelcastDirectory;
 import dev.pollen.scheduler.directory.ServerDirectory;
 import dev.pollen.scheduler.directory.VerifyingDirectory;
@@ -20,6 +23,8 @@ import picocli.CommandLine.Parameters;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
@@ -70,6 +75,14 @@ final class ServeCommand implements Callable<Integer> {
             + "its owner only) on first use; the server id derives from it and the server signs its directory record with it "
             + "(default: a new key pair for this process, so a new id on every start).")
     Path identityFile;
+
+    @Option(names = "--admission", paramLabel = "FILE", description = "This server's admission to a private swarm, made by "
+            + "`pollen swarm admit` for the public key of --identity; its record carries it.")
+    Path admissionFile;
+
+    @Option(names = "--swarm-key", paramLabel = "KEY", description = "A private swarm's public key (Base64, or a file holding "
+            + "it): this server reads only the records of servers it admitted.")
+    String swarmKey;
 
     @Option(names = "--public-name", defaultValue = "", description = "A name for the swarm page.")
     String publicName;
@@ -167,6 +180,30 @@ final class ServeCommand implements Callable<Integer> {
                         Duration.ofSeconds(stepTimeoutSeconds), throughput.equals("auto") ? -1 : Double.parseDouble(throughput),
                         Duration.ofMillis(warmUpMillis)));
 
+        ServerIdentity identity = identityFile == null ? ServerIdentity.generate() : ServerIdentity.loadOrCreate(identityFile);
+        Admission admission = null;
+        if (admissionFile != null) {
+            if (identityFile == null) {
+                throw new IllegalArgumentException("An admission is made for one server's key: give --identity, the file whose"
+                        + " public key `pollen swarm admit` was given");
+            }
+            admission = Admission.read(admissionFile);
+            if (!Arrays.equals(admission.serverKey(), identity.publicKey())) {
+                throw new IllegalArgumentException("The admission " + admissionFile + " is for server "
+                        + ServerIdentity.idOf(admission.serverKey()) + ", not for " + identity.serverId() + " (" + identityFile + ")");
+            }
+            if (swarmKey != null && !Arrays.equals(admission.swarmKey(), SwarmAuthority.parsePublicKey(swarmKey))) {
+                throw new IllegalArgumentException("The admission " + admissionFile + " was made with another swarm key than --swarm-key");
+            }
+            if (admission.expiresAtMillis() < System.currentTimeMillis()) {
+                throw new IllegalArgumentException("The admission " + admissionFile + " expired on "
+                        + Instant.ofEpochMilli(admission.expiresAtMillis()) + "; ask for a new one");
+            }
+        }
+        out.println("pollen: server id " + identity.serverId() + ", public key " + identity.publicKeyText()
+                + (admission == null ? "" : ", admitted to a private swarm until " + Instant.ofEpochMilli(admission.expiresAtMillis())));
+        out.flush();
+
         Vertx vertx = SwarmCluster.server(swarm, host, hazelcastPort, join, lite).await(2, TimeUnit.MINUTES);
         HazelcastInstance hazelcast = SwarmCluster.hazelcast(vertx);
         var blocking = Executors.newCachedThreadPool(r -> {
@@ -175,12 +212,13 @@ final class ServeCommand implements Callable<Integer> {
             return t;
         });
         // Any directory member can write any record: read only those their servers signed.
-        ServerDirectory directory = new VerifyingDirectory(new HazelcastDirectory(hazelcast, blocking));
+        byte[] privateSwarm = swarmKey == null ? null : SwarmAuthority.parsePublicKey(swarmKey);
+        ServerDirectory directory = new VerifyingDirectory(new HazelcastDirectory(hazelcast, blocking),
+                new RecordVerifier(privateSwarm));
         Progress progress = new Progress(spec.commandLine().getErr(), "Loading blocks",
                 settings.placement().length());
         int[] loaded = {0};
-        ServerIdentity identity = identityFile == null ? ServerIdentity.generate() : ServerIdentity.loadOrCreate(identityFile);
-        BlockServer server = new BlockServer(settings, directory, i -> progress.update(++loaded[0]), identity);
+        BlockServer server = new BlockServer(settings, directory, i -> progress.update(++loaded[0]), identity, admission);
         String deployment;
         try {
             deployment = vertx.deployVerticle(server).await(10, TimeUnit.MINUTES);

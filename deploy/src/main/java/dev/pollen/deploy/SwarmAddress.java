@@ -2,6 +2,7 @@ package dev.pollen.deploy;
 
 import dev.pollen.node.client.SwarmConnection;
 import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.protocol.trust.SwarmAuthority;
 import dev.pollen.scheduler.routing.ServerFilter;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
@@ -16,6 +17,10 @@ public final class SwarmAddress {
 
     @Option(names = "--swarm", defaultValue = SwarmCluster.DEFAULT_SWARM, description = "Swarm name (default: ${DEFAULT-VALUE}).")
     String swarm;
+
+    @Option(names = "--swarm-key", paramLabel = "KEY", description = "A private swarm's public key (Base64, or a file holding "
+            + "it, as `pollen swarm init` prints it): use only the servers it admitted.")
+    String swarmKey;
 
     /** Whether --join was given. */
     public boolean joining() {
@@ -44,8 +49,13 @@ public final class SwarmAddress {
         return swarm;
     }
 
+    /** The private swarm's admin public key, or null for an open swarm. */
+    public byte[] swarmKey() {
+        return swarmKey == null ? null : SwarmAuthority.parsePublicKey(swarmKey);
+    }
+
     /** Connects a client to the swarm, routing only through the servers {@code filter} lets through. */
     public SwarmConnection connect(ServerFilter filter) {
-        return SwarmConnection.open(swarm, join, filter);
+        return SwarmConnection.open(swarm, join, filter, swarmKey());
     }
 }

@@ -25,6 +25,11 @@ public final class TestSwarm implements AutoCloseable {
         connection = SwarmConnection.open(swarm, List.of(member));
     }
 
+    /** A client of a private swarm: it uses only the servers that {@code swarmKey} admitted. */
+    public TestSwarm(String swarm, String member, byte[] swarmKey) {
+        connection = SwarmConnection.open(swarm, List.of(member), dev.pollen.scheduler.routing.ServerFilter.ALL, swarmKey);
+    }
+
     public SwarmClient client() {
         return connection.client();
     }

@@ -2,6 +2,7 @@ package dev.pollen.node.client;
 
 import com.hazelcast.core.HazelcastInstance;
 import dev.pollen.node.cluster.SwarmCluster;
+import dev.pollen.protocol.trust.RecordVerifier;
 import dev.pollen.scheduler.directory.HazelcastDirectory;
 import dev.pollen.scheduler.directory.VerifyingDirectory;
 import dev.pollen.scheduler.routing.ServerFilter;
@@ -41,6 +42,14 @@ public final class SwarmConnection implements AutoCloseable {
 
     /** As {@link #open(String, List)}, routing only through the servers {@code filter} permits. */
     public static SwarmConnection open(String swarm, List<String> members, ServerFilter filter) {
+        return open(swarm, members, filter, null);
+    }
+
+    /**
+     * As {@link #open(String, List, ServerFilter)}; with {@code swarmKey} (a private swarm's admin
+     * public key) it uses only the servers that key admitted.
+     */
+    public static SwarmConnection open(String swarm, List<String> members, ServerFilter filter, byte[] swarmKey) {
         HazelcastInstance hazelcast = SwarmCluster.client(swarm, members);
         Vertx vertx = Vertx.vertx();
         ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
@@ -49,7 +58,7 @@ public final class SwarmConnection implements AutoCloseable {
             return t;
         });
         return new SwarmConnection(vertx, hazelcast, worker, new SwarmClient(vertx,
-                new VerifyingDirectory(new HazelcastDirectory(hazelcast, worker)),
+                new VerifyingDirectory(new HazelcastDirectory(hazelcast, worker), new RecordVerifier(swarmKey)),
                 filter, Clock.systemUTC(), MAX_MESSAGE_BYTES));
     }
 

@@ -11,6 +11,7 @@ import dev.pollen.protocol.ModelInfo;
 import dev.pollen.inference.model.BlockSpan;
 import dev.pollen.protocol.MemoryUse;
 import dev.pollen.protocol.ServerInfo;
+import dev.pollen.protocol.trust.Admission;
 import dev.pollen.protocol.trust.RecordVerifier;
 import dev.pollen.protocol.trust.ServerIdentity;
 import dev.pollen.protocol.ServerState;
@@ -29,6 +30,7 @@ import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -60,6 +62,7 @@ public final class BlockServer extends VerticleBase {
     private final ServerDirectory directory;
     private final IntConsumer loadProgress;
     private final ServerIdentity identity;
+    private final Admission admission;   // null outside a private swarm
     private final String serverId;
     private ComputeWorker compute;
     private ModelConfig config;
@@ -89,10 +92,26 @@ public final class BlockServer extends VerticleBase {
 
     /** A server that is {@code identity}: its id derives from the key, and it signs its directory record with it. */
     public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress, ServerIdentity identity) {
+        this(settings, directory, loadProgress, identity, null);
+    }
+
+    /**
+     * As above, admitted to a private swarm by {@code admission} (null for none), which its record
+     * carries.
+     *
+     * @throws IllegalArgumentException when the admission names another server's key
+     */
+    public BlockServer(ServerSettings settings, ServerDirectory directory, IntConsumer loadProgress, ServerIdentity identity,
+                       Admission admission) {
+        if (admission != null && !Arrays.equals(admission.serverKey(), identity.publicKey())) {
+            throw new IllegalArgumentException("The admission is for server " + ServerIdentity.idOf(admission.serverKey())
+                    + ", not for this server's identity " + identity.serverId());
+        }
         this.settings = settings;
         this.directory = directory;
         this.loadProgress = loadProgress;
         this.identity = identity;
+        this.admission = admission;
         this.serverId = identity.serverId();
     }
 
@@ -163,7 +182,7 @@ public final class BlockServer extends VerticleBase {
                     Duration timeToLive = settings.network().recordTimeToLive();
                     Duration validFor = timeToLive.compareTo(RecordVerifier.MAX_VALIDITY) < 0 ? timeToLive
                             : RecordVerifier.MAX_VALIDITY;
-                    announcer = new Announcer(vertx, context, directory, state -> identity.seal(record(state), validFor),
+                    announcer = new Announcer(vertx, context, directory, state -> identity.seal(record(state), validFor, admission),
                             settings.network().announcePeriod(), timeToLive);
                     LOG.info("Loading blocks " + blocks + " of " + settings.model().name() + " (" + config.numLayers()
                             + " blocks) from " + settings.model().dir());

@@ -6,21 +6,26 @@ import java.util.Arrays;
 /**
  * A server's signature over its directory record: who signed (the Ed25519 public key, from which
  * the record's server id derives), which refresh this is ({@code sequence}: a later record has a
- * higher one, so a replayed old record loses), until when it holds, and the signature over the
- * record's {@linkplain RecordSigning#signedBytes canonical bytes} with these three.
+ * higher one, so a replayed old record loses), until when it holds, the server's admission to a
+ * private swarm if it has one, and the signature over the record's
+ * {@linkplain RecordSigning#signedBytes canonical bytes} with these.
  *
  * @param publicKey       the server's Ed25519 public key, X.509-encoded; empty for an unsigned record
  * @param sequence        grows with every refresh
  * @param expiresAtMillis when the record stops being valid, in milliseconds since the epoch
  * @param signature       Ed25519 over the canonical bytes
+ * @param admission       the server's {@link Admission} to a private swarm as text (UTF-8), signed
+ *                        with the rest; empty when it has none
  */
-public record RecordSeal(byte[] publicKey, long sequence, long expiresAtMillis, byte[] signature) implements Serializable {
+public record RecordSeal(byte[] publicKey, long sequence, long expiresAtMillis, byte[] signature, byte[] admission)
+        implements Serializable {
     /** No seal: the record is unsigned, and verifying readers ignore it. */
-    public static final RecordSeal NONE = new RecordSeal(new byte[0], 0, 0, new byte[0]);
+    public static final RecordSeal NONE = new RecordSeal(new byte[0], 0, 0, new byte[0], new byte[0]);
 
     public RecordSeal {
         publicKey = publicKey.clone();
         signature = signature.clone();
+        admission = admission.clone();
     }
 
     public boolean signed() {
@@ -38,9 +43,15 @@ public record RecordSeal(byte[] publicKey, long sequence, long expiresAtMillis, 
     }
 
     @Override
+    public byte[] admission() {
+        return admission.clone();
+    }
+
+    @Override
     public boolean equals(Object other) {
         return other instanceof RecordSeal seal && sequence == seal.sequence && expiresAtMillis == seal.expiresAtMillis
-                && Arrays.equals(publicKey, seal.publicKey) && Arrays.equals(signature, seal.signature);
+                && Arrays.equals(publicKey, seal.publicKey) && Arrays.equals(signature, seal.signature)
+                && Arrays.equals(admission, seal.admission);
     }
 
     @Override

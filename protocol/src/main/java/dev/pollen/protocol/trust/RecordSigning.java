@@ -13,18 +13,18 @@ import java.util.TreeMap;
 /**
  * The bytes a server signs for its record: every field of the record but its seal, in a fixed
  * order and encoding (strings as length and UTF-8, numbers big-endian, doubles by their bits, maps
- * sorted by key), then the seal's public key, sequence and expiry. Written by hand rather than
+ * sorted by key), then the seal's public key, sequence, expiry and admission. Written by hand rather than
  * taken from Java or protobuf serialization, neither of which promises the same bytes for the
  * same record across versions; a record read from Hazelcast or from gRPC gives the same bytes.
  */
 public final class RecordSigning {
     /** Names what is signed, so a signature over these bytes means nothing anywhere else. */
-    private static final String DOMAIN = "pollen server record v1";
+    private static final String DOMAIN = "pollen server record v2";
 
     private RecordSigning() {
     }
 
-    public static byte[] signedBytes(ServerInfo info, byte[] publicKey, long sequence, long expiresAtMillis) {
+    public static byte[] signedBytes(ServerInfo info, byte[] publicKey, long sequence, long expiresAtMillis, byte[] admission) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(256);
         try (DataOutputStream out = new DataOutputStream(bytes)) {
             string(out, DOMAIN);
@@ -67,6 +67,8 @@ public final class RecordSigning {
             out.write(publicKey);
             out.writeLong(sequence);
             out.writeLong(expiresAtMillis);
+            out.writeInt(admission.length);
+            out.write(admission);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

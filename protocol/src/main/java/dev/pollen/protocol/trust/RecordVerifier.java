@@ -2,11 +2,6 @@ package dev.pollen.protocol.trust;
 
 import dev.pollen.protocol.ServerInfo;
 
-import java.security.GeneralSecurityException;
-import java.security.KeyFactory;
-import java.security.PublicKey;
-import java.security.Signature;
-import java.security.spec.X509EncodedKeySpec;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,7 +37,8 @@ public final class RecordVerifier {
         FORGED("its signature does not match what it says (changed after signing, or signed by another key)"),
         EXPIRED("it expired"),
         TOO_LONG("it claims to hold for longer than " + MAX_VALIDITY.toMinutes() + " minutes"),
-        REPLAYED("a newer record of the same server was seen: this is an old one replayed");
+        REPLAYED("a newer record of the same server was seen: this is an old one replayed"),
+        NOT_ADMITTED("its server has no valid admission to this private swarm");
 
         private final String reason;
 
@@ -59,16 +55,32 @@ public final class RecordVerifier {
     }
 
     private final LongSupplier clock;
+    private final byte[] swarmKey;
     private final Map<String, Seen> latest = new ConcurrentHashMap<>();
     private final Set<String> said = ConcurrentHashMap.newKeySet();
 
+    /** A verifier for an open swarm: any server may sign its own record. */
     public RecordVerifier() {
-        this(System::currentTimeMillis);
+        this(null, System::currentTimeMillis);
+    }
+
+    /**
+     * @param swarmKey the private swarm's admin public key: only records whose server it admitted
+     *                 count; null for an open swarm
+     */
+    public RecordVerifier(byte[] swarmKey) {
+        this(swarmKey, System::currentTimeMillis);
     }
 
     /** @param clock milliseconds since the epoch */
-    public RecordVerifier(LongSupplier clock) {
+    public RecordVerifier(byte[] swarmKey, LongSupplier clock) {
+        this.swarmKey = swarmKey == null ? null : swarmKey.clone();
         this.clock = clock;
+    }
+
+    /** Whether only admitted servers count. */
+    public boolean privateSwarm() {
+        return swarmKey != null;
     }
 
     /** The records that count, in their order; the others are logged once each. */
@@ -107,9 +119,16 @@ public final class RecordVerifier {
         if (seen != null && seal.sequence() < seen.sequence()) {
             return Verdict.REPLAYED;
         }
-        byte[] bytes = RecordSigning.signedBytes(record, publicKey, seal.sequence(), seal.expiresAtMillis());
-        if (!valid(publicKey, bytes, seal.signature())) {
+        byte[] admission = seal.admission();
+        byte[] bytes = RecordSigning.signedBytes(record, publicKey, seal.sequence(), seal.expiresAtMillis(), admission);
+        if (!KeyFile.verify(publicKey, bytes, seal.signature())) {
             return Verdict.FORGED;
+        }
+        if (swarmKey != null) {
+            Admission admitted = Admission.fromBytes(admission);
+            if (admitted == null || !admitted.admits(swarmKey, publicKey, now)) {
+                return Verdict.NOT_ADMITTED;
+            }
         }
         if (latest.size() >= MEMORY) {
             latest.values().removeIf(s -> s.expiresAtMillis() + CLOCK_SKEW.toMillis() < now);
@@ -117,18 +136,5 @@ public final class RecordVerifier {
         latest.merge(record.serverId(), new Seen(seal.sequence(), seal.expiresAtMillis()),
                 (a, b) -> a.sequence() >= b.sequence() ? a : b);
         return Verdict.VALID;
-    }
-
-    /** Whether {@code signature} is {@code publicKey}'s Ed25519 signature of {@code bytes}. */
-    static boolean valid(byte[] publicKey, byte[] bytes, byte[] signature) {
-        try {
-            PublicKey key = KeyFactory.getInstance("Ed25519").generatePublic(new X509EncodedKeySpec(publicKey));
-            Signature verifier = Signature.getInstance("Ed25519");
-            verifier.initVerify(key);
-            verifier.update(bytes);
-            return verifier.verify(signature);
-        } catch (GeneralSecurityException | IllegalArgumentException e) {
-            return false;
-        }
     }
 }

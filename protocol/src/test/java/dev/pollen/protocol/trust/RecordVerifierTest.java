@@ -65,7 +65,7 @@ class RecordVerifierTest {
     void expiryAndReplay() {
         AtomicLong now = new AtomicLong(System.currentTimeMillis());
         ServerIdentity server = ServerIdentity.generate();
-        RecordVerifier verifier = new RecordVerifier(now::get);
+        RecordVerifier verifier = new RecordVerifier(null, now::get);
         ServerInfo first = server.seal(record(server.serverId(), BlockRange.of(0, 2), "h", 1), TTL);
         ServerInfo second = server.seal(record(server.serverId(), BlockRange.of(0, 3), "h", 1), TTL);
         assertTrue(second.seal().sequence() > first.seal().sequence());
@@ -74,10 +74,10 @@ class RecordVerifierTest {
         assertEquals(RecordVerifier.Verdict.VALID, verifier.check(second), "the same record read again");
         assertEquals(RecordVerifier.Verdict.REPLAYED, verifier.check(first));
         // A fresh reader accepts the old one until it expires (plus the clock skew allowed).
-        RecordVerifier fresh = new RecordVerifier(now::get);
+        RecordVerifier fresh = new RecordVerifier(null, now::get);
         assertEquals(RecordVerifier.Verdict.VALID, fresh.check(first));
         now.addAndGet(TTL.plus(RecordVerifier.CLOCK_SKEW).toMillis() + 1000);
-        assertEquals(RecordVerifier.Verdict.EXPIRED, new RecordVerifier(now::get).check(second));
+        assertEquals(RecordVerifier.Verdict.EXPIRED, new RecordVerifier(null, now::get).check(second));
         ServerInfo eternal = server.seal(record(server.serverId(), BlockRange.of(0, 2), "h", 1), Duration.ofDays(30));
         assertEquals(RecordVerifier.Verdict.TOO_LONG, new RecordVerifier().check(eternal));
     }
@@ -99,5 +99,42 @@ class RecordVerifierTest {
         Files.writeString(broken, "not a key\n");
         IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> ServerIdentity.loadOrCreate(broken));
         assertTrue(error.getMessage().contains("holds no Pollen server identity"), error.getMessage());
+    }
+
+    @Test
+    @DisplayName("in a private swarm only servers its admin key admitted count: not one without an admission, with another swarm's, with another server's, or an expired one")
+    void privateSwarm(@TempDir Path dir) {
+        SwarmAuthority swarm = SwarmAuthority.loadOrCreate(dir.resolve("swarm.key"));
+        SwarmAuthority other = SwarmAuthority.loadOrCreate(dir.resolve("other.key"));
+        ServerIdentity admitted = ServerIdentity.generate();
+        ServerIdentity stranger = ServerIdentity.generate();
+        Admission admission = swarm.admit(admitted.publicKey(), Duration.ofDays(30));
+        assertEquals(admission, Admission.decode(admission.encode()), "the text form reads back");
+        RecordVerifier members = new RecordVerifier(SwarmAuthority.parsePublicKey(swarm.publicKeyText()));
+        RecordVerifier anyone = new RecordVerifier();
+
+        ServerInfo good = admitted.seal(record(admitted.serverId(), BlockRange.of(0, 2), "h", 1), TTL, admission);
+        assertEquals(RecordVerifier.Verdict.VALID, members.check(good));
+        assertEquals(RecordVerifier.Verdict.VALID, anyone.check(good), "an open swarm's client takes it too");
+
+        ServerInfo none = stranger.seal(record(stranger.serverId(), BlockRange.of(0, 32), "h", 2), TTL);
+        assertEquals(RecordVerifier.Verdict.NOT_ADMITTED, members.check(none));
+        assertEquals(RecordVerifier.Verdict.VALID, anyone.check(none), "an open swarm takes any signed record");
+        ServerInfo borrowed = stranger.seal(record(stranger.serverId(), BlockRange.of(0, 32), "h", 2), TTL, admission);
+        assertEquals(RecordVerifier.Verdict.NOT_ADMITTED, members.check(borrowed), "another server's admission");
+        ServerInfo elsewhere = stranger.seal(record(stranger.serverId(), BlockRange.of(0, 32), "h", 2), TTL,
+                other.admit(stranger.publicKey(), Duration.ofDays(30)));
+        assertEquals(RecordVerifier.Verdict.NOT_ADMITTED, members.check(elsewhere), "another swarm's admission");
+        ServerInfo lapsed = stranger.seal(record(stranger.serverId(), BlockRange.of(0, 32), "h", 2), TTL,
+                swarm.admit(stranger.publicKey(), Duration.ofMinutes(-5)));
+        assertEquals(RecordVerifier.Verdict.NOT_ADMITTED, members.check(lapsed), "an expired admission");
+        Admission tampered = new Admission(admission.swarmKey(), stranger.publicKey(), admission.expiresAtMillis(),
+                admission.signature());
+        ServerInfo rewritten = stranger.seal(record(stranger.serverId(), BlockRange.of(0, 32), "h", 2), TTL, tampered);
+        assertEquals(RecordVerifier.Verdict.NOT_ADMITTED, members.check(rewritten), "an admission rewritten for another key");
+
+        assertEquals(swarm.publicKeyText(), SwarmAuthority.loadOrCreate(dir.resolve("swarm.key")).publicKeyText());
+        assertThrows(IllegalArgumentException.class, () -> SwarmAuthority.parsePublicKey("not a key"));
+        assertThrows(IllegalArgumentException.class, () -> Admission.decode("pollen-admission-v1 x y 1 z"));
     }
 }
