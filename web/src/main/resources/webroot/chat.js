@@ -46,6 +46,8 @@ let models = [];
 let session = null;
 /** Finished turns of this chat, replayed if a fresh session has to be opened: [{user, assistant}]. */
 let history = [];
+/** The API key a gateway started with --api-keys asks for; kept in this browser. */
+let apiKey = localStorage.getItem("pollen.apiKey") || "";
 /** Tokens the next session reserves; grows when the conversation outgrows it. */
 let sessionLength = INITIAL_SESSION_LENGTH;
 /** The reply being generated: see startTurn(). */
@@ -169,7 +171,20 @@ function syncSettingsUi() {
 async function loadModels() {
   let list;
   try {
-    const res = await fetch("/v1/models", { headers: { Accept: "application/json" }, cache: "no-store" });
+    const headers = { Accept: "application/json" };
+    if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+    const res = await fetch("/v1/models", { headers, cache: "no-store" });
+    if (res.status === 401) {
+      const key = window.prompt(apiKey ? "That API key was refused. This gateway's API key:" : "This gateway asks for an API key:");
+      if (key && key.trim()) {
+        apiKey = key.trim();
+        localStorage.setItem("pollen.apiKey", apiKey);
+        loadModels();
+      } else {
+        setBanner("This gateway asks for an API key; reload the page to enter one.", "error");
+      }
+      return;
+    }
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const body = await res.json();
     list = Array.isArray(body?.data) ? body.data : [];
@@ -214,7 +229,8 @@ function describeModel() {
 
 function wsUrl() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${proto}//${location.host}/api/v2/generate`;
+  const key = apiKey ? `?api_key=${encodeURIComponent(apiKey)}` : "";
+  return `${proto}//${location.host}/api/v2/generate${key}`;
 }
 
 /** Closes the current session on purpose (no notice). */

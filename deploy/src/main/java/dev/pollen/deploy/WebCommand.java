@@ -5,6 +5,7 @@ import dev.pollen.inference.config.ModelConfig;
 import dev.pollen.node.client.SessionOptions;
 import dev.pollen.node.client.SwarmConnection;
 import dev.pollen.scheduler.routing.ServerFilter;
+import dev.pollen.web.ApiKeys;
 import dev.pollen.web.Gateway;
 import dev.pollen.web.GatewaySettings;
 import dev.pollen.web.ServedModel;
@@ -101,6 +102,15 @@ final class WebCommand implements Callable<Integer> {
     @Option(names = "--no-push", description = "Relay every hop through the gateway instead of server-to-server push.")
     boolean noPush;
 
+    @Option(names = "--api-keys", paramLabel = "FILE", description = "Ask for an API key on /v1 and on Petals' API: one key "
+            + "per line, then optionally a name and a quota in requests per minute (KEY [NAME [PER_MINUTE]]). Without it "
+            + "the APIs are open.")
+    Path apiKeys;
+
+    @Option(names = "--cors-origin", split = ",", paramLabel = "ORIGIN", description = "Web origins (such as "
+            + "https://chat.example.org) whose pages may call the APIs from a browser (default: none, same origin only).")
+    List<String> corsOrigins;
+
     @Override
     public Integer call() throws Exception {
         address.require(spec.commandLine());
@@ -114,6 +124,7 @@ final class WebCommand implements Callable<Integer> {
                 Duration.ofSeconds(stalledReaderSeconds));
         SessionOptions options = SessionOptions.defaults().withPush(!noPush)
                 .withStepTimeout(Duration.ofSeconds(stepTimeoutSeconds)).withWireDtype(wire.get());
+        ApiKeys keys = apiKeys == null ? ApiKeys.OPEN : ApiKeys.load(apiKeys);
         SwarmConnection connection = address.connect(ServerFilter.ALL);
         List<ServedModel> served = new ArrayList<>();
         Gateway gateway;
@@ -129,10 +140,12 @@ final class WebCommand implements Callable<Integer> {
                 served.add(served.get(0).tuned(entry.getKey(), entry.getValue()));
             }
             gateway = new Gateway(settings, served);
-            WebGateway verticle = new WebGateway(gateway, connection.client().directory());
+            WebGateway verticle = new WebGateway(gateway, connection.client().directory(), keys,
+                    corsOrigins == null ? List.of() : corsOrigins);
             deployment = connection.vertx().deployVerticle(verticle).await(1, TimeUnit.MINUTES);
-            out.printf("pollen: web gateway at http://%s:%d/ serving %s%n", host.equals("0.0.0.0") ? "127.0.0.1" : host,
-                    verticle.port(), String.join(", ", served.stream().map(ServedModel::name).toList()));
+            out.printf("pollen: web gateway at http://%s:%d/ serving %s%s%n", host.equals("0.0.0.0") ? "127.0.0.1" : host,
+                    verticle.port(), String.join(", ", served.stream().map(ServedModel::name).toList()),
+                    keys.required() ? "; the APIs ask for one of " + keys.size() + " API keys" : "");
             out.flush();
         } catch (Exception e) {
             served.forEach(ServedModel::close);

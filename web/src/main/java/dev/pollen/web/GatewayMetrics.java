@@ -71,6 +71,12 @@ public final class GatewayMetrics {
                 .register(registry).increment();
     }
 
+    /** A request presented an API key: {@code key} is the key's name, never the key. */
+    public void keyRequest(String key, String outcome) {
+        Counter.builder("pollen.api.key.requests").description("Requests by API key name and outcome (ok, unauthorized,"
+                + " rate_limited)").tag("key", key).tag("outcome", outcome).register(registry).increment();
+    }
+
     public void sessionOpened() {
         openSessions.incrementAndGet();
     }

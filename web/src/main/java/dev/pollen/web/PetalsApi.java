@@ -36,9 +36,11 @@ final class PetalsApi {
     private static final int MAX_STOP_SEQUENCES = 16;
 
     private final Gateway gateway;
+    private final ApiKeys keys;
 
-    PetalsApi(Gateway gateway) {
+    PetalsApi(Gateway gateway, ApiKeys keys) {
         this.gateway = gateway;
+        this.keys = keys;
     }
 
     void mount(Router router) {
@@ -49,7 +51,7 @@ final class PetalsApi {
     private void upgrade(RoutingContext ctx) {
         String client = ctx.request().remoteAddress().host();
         ctx.request().toWebSocket()
-                .onSuccess(ws -> new Connection(ws, client, ctx.vertx().getOrCreateContext()).start())
+                .onSuccess(ws -> new Connection(ws, client, ctx.vertx().getOrCreateContext(), ctx.get(WebGateway.PRESENTED_KEY)).start())
                 .onFailure(e -> {
                     if (!ctx.response().ended()) {
                         ctx.response().setStatusCode(400).end(failure("Connect with a WebSocket upgrade: " + e.getMessage())
@@ -188,11 +190,13 @@ final class PetalsApi {
         private final Context context;
         private final AtomicBoolean stopRequested = new AtomicBoolean();
         private final Outbox outbox = new Outbox(gateway.settings());
+        private final String presentedKey;   // each generate counts against its quota
         private volatile boolean closed;
         private CompletableFuture<Void> tail = CompletableFuture.completedFuture(null);
         private TextSession session;   // touched only by queued tasks, which run one at a time
 
-        Connection(ServerWebSocket ws, String client, Context context) {
+        Connection(ServerWebSocket ws, String client, Context context, String presentedKey) {
+            this.presentedKey = presentedKey;
             this.ws = ws;
             this.client = client;
             this.context = context;
@@ -280,6 +284,14 @@ final class PetalsApi {
             if (session == null) {
                 throw ApiException.invalid("Open an inference session first: send {\"type\":\"open_inference_session\","
                         + "\"model\":NAME,\"max_length\":N}.");
+            }
+            if (keys.required()) {
+                try {
+                    gateway.metrics().keyRequest(keys.admit(presentedKey), "ok");
+                } catch (ApiException e) {
+                    gateway.metrics().keyRequest(keys.nameOf(presentedKey), "rate_limited");
+                    throw e;
+                }
             }
             String inputs = params.string("inputs", null);
             GenerateRequest request = GenerateRequest.of(params, session, inputs, false);

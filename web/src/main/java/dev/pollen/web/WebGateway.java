@@ -3,6 +3,7 @@ package dev.pollen.web;
 import dev.pollen.scheduler.directory.ServerDirectory;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.JsonArray;
@@ -10,8 +11,10 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.CorsHandler;
 import io.vertx.ext.web.handler.StaticHandler;
 
+import java.util.List;
 import java.util.Set;
 import java.util.logging.Logger;
 import java.util.stream.Collectors;
@@ -32,13 +35,29 @@ public final class WebGateway extends VerticleBase {
      */
     static final int SEND_BUFFER_BYTES = 8 << 10;
 
+    /** Where an authorized request keeps the key it presented, for the WebSocket's generate requests. */
+    static final String PRESENTED_KEY = "pollen.presentedKey";
+
     private final Gateway gateway;
     private final ServerDirectory directory;
+    private final ApiKeys keys;
+    private final List<String> corsOrigins;
     private HttpServer server;
 
+    /** An open gateway: no API keys, no cross-origin requests. */
     public WebGateway(Gateway gateway, ServerDirectory directory) {
+        this(gateway, directory, ApiKeys.OPEN, List.of());
+    }
+
+    /**
+     * @param keys        the keys the APIs ask for ({@link ApiKeys#OPEN} for none)
+     * @param corsOrigins web origins whose pages may call the APIs from a browser (none: same origin only)
+     */
+    public WebGateway(Gateway gateway, ServerDirectory directory, ApiKeys keys, List<String> corsOrigins) {
         this.gateway = gateway;
         this.directory = directory;
+        this.keys = keys;
+        this.corsOrigins = List.copyOf(corsOrigins);
     }
 
     /** The port it listens on, once started. */
@@ -49,9 +68,20 @@ public final class WebGateway extends VerticleBase {
     @Override
     public Future<?> start() {
         Router router = Router.router(vertx);
+        if (!corsOrigins.isEmpty()) {
+            router.route().handler(CorsHandler.create().addOrigins(corsOrigins)
+                    .allowedHeaders(Set.of("Authorization", "Content-Type", "X-Api-Key"))
+                    .allowedMethods(Set.of(HttpMethod.GET, HttpMethod.POST, HttpMethod.OPTIONS)));
+        }
+        if (keys.required()) {
+            // The APIs need a key; the pages, /api/v1/state, /health and /metrics do not.
+            router.route("/v1/*").handler(ctx -> authorize(ctx, true));
+            router.route("/api/v1/generate").handler(ctx -> authorize(ctx, true));
+            router.route("/api/v2/generate").handler(ctx -> authorize(ctx, false));
+        }
         // Bodies are read for POSTs only: a WebSocket upgrade must find its request unread.
         router.post().handler(BodyHandler.create(false).setBodyLimit(gateway.settings().maxBodyBytes()));
-        new PetalsApi(gateway).mount(router);
+        new PetalsApi(gateway, keys).mount(router);
         new OpenAiApi(gateway).mount(router);
         router.get("/api/v1/state").handler(this::state);
         router.get("/health").handler(this::health);
@@ -71,6 +101,28 @@ public final class WebGateway extends VerticleBase {
                     LOG.info("The web gateway listens on http://" + gateway.settings().host() + ":" + s.actualPort()
                             + "/ serving " + gateway.models().stream().map(ServedModel::name).collect(Collectors.joining(", ")));
                 });
+    }
+
+    /** Lets a request with a known key and quota left go on; answers 401 or 429 in its API's shape otherwise. */
+    private void authorize(RoutingContext ctx, boolean charge) {
+        String presented = ApiKeys.presented(ctx.request().getHeader("Authorization"), ctx.request().getHeader("X-Api-Key"),
+                ctx.request().getParam("api_key"));
+        try {
+            String name = keys.admit(presented, charge);
+            gateway.metrics().keyRequest(name, "ok");
+            ctx.put(PRESENTED_KEY, presented);
+            ctx.next();
+        } catch (ApiException e) {
+            gateway.metrics().keyRequest(keys.nameOf(presented), e.status() == 401 ? "unauthorized" : "rate_limited");
+            if (ctx.request().path().startsWith("/api/")) {
+                if (e.retryAfterSeconds() > 0) {
+                    ctx.response().putHeader("Retry-After", Long.toString(e.retryAfterSeconds()));
+                }
+                json(ctx, e.status(), PetalsApi.failure(e.getMessage()));
+            } else {
+                OpenAiApi.error(ctx, e);
+            }
+        }
     }
 
     /** This gateway's admission queue, for the swarm page. */

@@ -51,6 +51,12 @@ final class LocalSwarm implements AutoCloseable {
 
     /** As above, with a model of {@code positions} positions. */
     LocalSwarm(String name, int positions, int maxLength, java.util.function.UnaryOperator<GatewaySettings> tune) throws Exception {
+        this(name, positions, maxLength, tune, ApiKeys.OPEN, List.of());
+    }
+
+    /** As above, its gateway asking for {@code keys} and letting pages of {@code corsOrigins} call it. */
+    LocalSwarm(String name, int positions, int maxLength, java.util.function.UnaryOperator<GatewaySettings> tune, ApiKeys keys,
+               List<String> corsOrigins) throws Exception {
         model = Path.of(System.getProperty("pollen.test.workdir", "target/test-work")).resolve(name);
         ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 21).withMaxPositions(positions), i -> { });
         InMemoryDirectory directory = new InMemoryDirectory(Clock.systemUTC());
@@ -68,7 +74,7 @@ final class LocalSwarm implements AutoCloseable {
         gateway = new Gateway(tune.apply(new GatewaySettings("127.0.0.1", 0, List.of(model), 0, MAX_SESSIONS_PER_CLIENT, 64,
                 64 << 10, 64, 0, Duration.ofSeconds(60), GatewaySettings.MAX_UNREAD_BYTES, GatewaySettings.STALLED_READER)),
                 List.of(served, served.tuned("steer", tuned)));
-        web = new WebGateway(gateway, directory);
+        web = new WebGateway(gateway, directory, keys, corsOrigins);
         vertx.deployVerticle(web).await(1, TimeUnit.MINUTES);
     }
 
