@@ -23,10 +23,6 @@ import dev.pollen.scheduler.routing.ServerFilter;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -35,7 +31,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -63,19 +58,7 @@ class ForgedRecordTest {
         ModelMaker.write(model, ModelSpec.preset("tiny", "llama", DType.F32, 29), i -> { });
         String swarm = "forged-" + ProcessHandle.current().pid();
         List<ServerProcess> servers = new ArrayList<>();
-        AtomicInteger contacts = new AtomicInteger();
-        try (ServerSocket rogue = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
-            Thread listener = new Thread(() -> {
-                while (!rogue.isClosed()) {
-                    try (Socket ignored = rogue.accept()) {
-                        contacts.incrementAndGet();
-                    } catch (IOException e) {
-                        return;
-                    }
-                }
-            }, "rogue-server");
-            listener.setDaemon(true);
-            listener.start();
+        try (RogueListener rogue = new RogueListener()) {
 
             String member = null;
             int n = 0;
@@ -94,7 +77,7 @@ class ForgedRecordTest {
                 assertEquals(2, honest.size(), "both honest servers announced");
                 ServerInfo first = honest.get(0);
                 BlockRange all = BlockRange.of(0, 4);
-                int port = rogue.getLocalPort();
+                int port = rogue.port();
                 ServerInfo moved = new ServerInfo(first.serverId(), first.model(), first.modelFingerprint(), all, first.state(),
                         "127.0.0.1", port, 1e6, 1e6, 1e6, 1 << 30, first.dtype(), first.quant(), first.adapters(),
                         first.version(), first.publicName(), Map.of(), first.load(), first.memory(), first.seal());
@@ -125,7 +108,7 @@ class ForgedRecordTest {
                     assertArrayEquals(expected[0], TestSwarm.generate(remote, PROMPT, TOKENS,
                             SessionOptions.defaults().withPush(false))[0], "the text without push");
                 }
-                assertEquals(0, contacts.get(), "no client may contact the address of a forged record");
+                assertEquals(0, rogue.contacts(), "no client may contact the address of a forged record");
                 assertEquals(5, records.size(), "the forged records stayed in the directory all along");
             } finally {
                 attacker.shutdown();

@@ -25,10 +25,6 @@ import dev.pollen.scheduler.routing.ServerFilter;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -37,7 +33,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -70,20 +65,8 @@ class PrivateSwarmTest {
         Files.writeString(swarmKey, authority.publicKeyText() + "\n");
         String swarm = "private-" + ProcessHandle.current().pid();
         List<ServerProcess> servers = new ArrayList<>();
-        AtomicInteger contacts = new AtomicInteger();
         Admission firstAdmission = null;
-        try (ServerSocket rogue = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
-            Thread listener = new Thread(() -> {
-                while (!rogue.isClosed()) {
-                    try (Socket ignored = rogue.accept()) {
-                        contacts.incrementAndGet();
-                    } catch (IOException e) {
-                        return;
-                    }
-                }
-            }, "rogue-server");
-            listener.setDaemon(true);
-            listener.start();
+        try (RogueListener rogue = new RogueListener()) {
 
             String member = null;
             int n = 0;
@@ -109,7 +92,7 @@ class PrivateSwarmTest {
             try {
                 IMap<String, ServerInfo> records = stranger.getMap(HazelcastDirectory.SERVERS);
                 ServerInfo template = records.values().iterator().next();
-                int port = rogue.getLocalPort();
+                int port = rogue.port();
                 for (Admission carried : java.util.Arrays.asList(null, firstAdmission)) {
                     ServerIdentity own = ServerIdentity.generate();
                     ServerInfo record = own.seal(new ServerInfo(own.serverId(), template.model(), template.modelFingerprint(),
@@ -152,7 +135,7 @@ class PrivateSwarmTest {
                         }
                     }
                 }
-                assertEquals(0, contacts.get(), "no client or server of the private swarm may contact a stranger");
+                assertEquals(0, rogue.contacts(), "no client or server of the private swarm may contact a stranger");
             } finally {
                 stranger.shutdown();
             }
