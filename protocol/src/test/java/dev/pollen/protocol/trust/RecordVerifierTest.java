@@ -133,6 +133,16 @@ class RecordVerifierTest {
         ServerInfo rewritten = stranger.seal(record(stranger.serverId(), BlockRange.of(0, 32), "h", 2), TTL, tampered);
         assertEquals(RecordVerifier.Verdict.NOT_ADMITTED, members.check(rewritten), "an admission rewritten for another key");
 
+        // A record read again is not checked twice, but its admission still lapses.
+        AtomicLong now = new AtomicLong(System.currentTimeMillis());
+        RecordVerifier clocked = new RecordVerifier(swarm.publicKey(), now::get);
+        ServerInfo shortly = admitted.seal(record(admitted.serverId(), BlockRange.of(0, 2), "h", 1), Duration.ofMinutes(30),
+                swarm.admit(admitted.publicKey(), Duration.ofMinutes(5)));
+        assertEquals(RecordVerifier.Verdict.VALID, clocked.check(shortly));
+        assertEquals(RecordVerifier.Verdict.VALID, clocked.check(shortly));
+        now.addAndGet(Duration.ofMinutes(10).toMillis());
+        assertEquals(RecordVerifier.Verdict.NOT_ADMITTED, clocked.check(shortly), "a lapsed admission, record seen before");
+
         assertEquals(swarm.publicKeyText(), SwarmAuthority.loadOrCreate(dir.resolve("swarm.key")).publicKeyText());
         assertThrows(IllegalArgumentException.class, () -> SwarmAuthority.parsePublicKey("not a key"));
         assertThrows(IllegalArgumentException.class, () -> Admission.decode("pollen-admission-v1 x y 1 z"));
